@@ -1,0 +1,33 @@
+//! The protocol core: pure functions and state machines over bytes, keys
+//! and a clock passed in. No tokio, libp2p or sled in here.
+//!
+//! # Layout
+//! - [`ids`]: domain tags and SHA-256 content ids.
+//! - [`keys`]: author keys, `verify_strict`, weak-key checks.
+//! - [`envelope`]: the signed frame; size cap, canonical encoding, signature.
+//! - [`message`]: domain types for every payload (`TryFrom` the protobuf).
+//! - [`charter`]: a hood's rules and founders' signatures; the hood id.
+//! - [`area`]: geohash cells.
+//! - [`text`]: the text-only policy and the profiling guard.
+//! - [`quota`]: per-author posting quotas by signed time.
+//! - [`roster`]: moderators and quorum as a fold over signed changes.
+//! - [`membership`]: founders, single-use invites, revocations.
+//! - [`moderation`]: hide/restore tally and the audit trail.
+//! - [`verdict`]: Accept / Ignore / Reject with named reasons.
+//! - [`ledger`]: the hood state machine that ties the rules together.
+//! - [`sync`]: per-peer sync planning (what to ask, when to stop).
+
+pub mod area;
+pub mod charter;
+pub mod envelope;
+pub mod ids;
+pub mod keys;
+pub mod ledger;
+pub mod membership;
+pub mod message;
+pub mod moderation;
+pub mod quota;
+pub mod roster;
+pub mod sync;
+pub mod text;
+pub mod verdict;

@@ -1,0 +1,127 @@
+//! A node's replica of one hood: the [`Ledger`] (rules, in memory) joined to
+//! the [`Store`] (sled, on disk). Every message, from gossip, sync or a local
+//! post, goes through [`Replica::ingest`] or [`Replica::publish`]; both
+//! validate with the same ledger and persist what it accepts.
+
+use crate::core::charter::SignedCharter;
+use crate::core::envelope::Envelope;
+use crate::core::keys::AuthorKey;
+use crate::core::ledger::{Ledger, Outcome};
+use crate::core::message::Payload;
+use crate::core::verdict::{IgnoreReason, RejectReason, Verdict};
+use crate::store::{LoadReport, Store, StoreError};
+
+/// Why a local post was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The ledger refused it (the same rule any peer would apply).
+    #[error("rejected: {0}")]
+    Rejected(RejectReason),
+    /// The ledger ignored it (duplicate, over quota, expired...).
+    #[error("not accepted: {0}")]
+    Ignored(IgnoreReason),
+    /// It could not be made durable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl PublishError {
+    /// Stable snake_case reason for API error bodies and exit messages.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PublishError::Rejected(r) => r.code(),
+            PublishError::Ignored(r) => r.code(),
+            PublishError::Store(_) => "store_error",
+        }
+    }
+}
+
+/// One hood's state on this node.
+#[derive(Debug)]
+pub struct Replica {
+    ledger: Ledger,
+    store: Store,
+}
+
+impl Replica {
+    /// Binds an empty store to a hood (or reopens it if it already is).
+    pub fn create(store: Store, charter: SignedCharter) -> Result<(Self, LoadReport), StoreError> {
+        store.set_charter(&charter)?;
+        Self::open(store)
+    }
+
+    /// Opens the hood held in `store`, rebuilding the ledger from disk.
+    pub fn open(store: Store) -> Result<(Self, LoadReport), StoreError> {
+        let charter = store.charter()?.ok_or(StoreError::NoHood)?;
+        let mut ledger = Ledger::new(charter);
+        let report = store.load_into(&mut ledger)?;
+        Ok((Self { ledger, store }, report))
+    }
+
+    /// The rules and derived state.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Validates a frame from the network and persists what it accepts
+    /// (without flushing: gossip is re-fetchable, sled flushes on a timer).
+    pub fn ingest(&mut self, bytes: &[u8], now: u64) -> Result<Outcome, StoreError> {
+        let outcome = self.ledger.ingest(bytes, now);
+        self.store.insert(&outcome.accepted)?;
+        Ok(outcome)
+    }
+
+    /// Ingests a batch of frames (e.g. what the gossip queue holds) and
+    /// persists everything accepted with one write per index. Outcomes are
+    /// in frame order.
+    pub fn ingest_batch<B: AsRef<[u8]>>(&mut self, frames: &[B], now: u64) -> Result<Vec<Outcome>, StoreError> {
+        let outcomes: Vec<Outcome> = frames.iter().map(|f| self.ledger.ingest(f.as_ref(), now)).collect();
+        self.store.insert(outcomes.iter().flat_map(|o| o.accepted.iter()))?;
+        Ok(outcomes)
+    }
+
+    /// Signs `payload` with `key`, validates it exactly like a peer would,
+    /// persists and flushes it. Returns the envelope to gossip only once it
+    /// is durable, so an acknowledged post survives a crash.
+    pub fn publish(&mut self, payload: &Payload, key: &AuthorKey, now: u64) -> Result<Envelope, PublishError> {
+        self.publish_envelope(payload.seal(key), now)
+    }
+
+    /// Like [`Replica::publish`] for an envelope signed elsewhere (a
+    /// moderator's key kept off the node). The signature is checked here.
+    pub fn publish_signed(&mut self, bytes: &[u8], now: u64) -> Result<Envelope, PublishError> {
+        let env = Envelope::open(bytes).map_err(PublishError::Rejected)?;
+        self.publish_envelope(env, now)
+    }
+
+    fn publish_envelope(&mut self, env: Envelope, now: u64) -> Result<Envelope, PublishError> {
+        let outcome = self.ledger.admit(env.clone(), now);
+        match outcome.verdict {
+            Verdict::Accept => {
+                self.store.insert(&outcome.accepted)?;
+                self.store.flush()?;
+                Ok(env)
+            }
+            Verdict::Ignore(r) => Err(PublishError::Ignored(r)),
+            Verdict::Reject(r) => Err(PublishError::Rejected(r)),
+        }
+    }
+
+    /// Applies retention: deletes alerts past expiry + retention (keeping
+    /// tombstones), and trims in-memory windows. Returns alerts deleted.
+    pub fn collect_garbage(&mut self, now: u64) -> Result<usize, StoreError> {
+        let garbage = self.ledger.collect_garbage(now);
+        self.store.remove_garbage(&garbage)?;
+        Ok(garbage.alerts.len())
+    }
+
+    /// Flushes the store.
+    pub fn flush(&self) -> Result<usize, StoreError> {
+        self.store.flush()
+    }
+}

@@ -1,0 +1,520 @@
+//! The sled store: the one module that knows sled 0.34.
+//!
+//! `messages` (id -> exact envelope bytes) is the source of truth; every
+//! other tree is an index derived from it. Writes put the message first and
+//! the indexes after, and [`Store::load_into`] repairs any index entry a
+//! crash left out, so a kill at any point loses nothing that was flushed.
+//! Locally posted messages are flushed before they are acknowledged.
+//!
+//! Trees and keys (integers big-endian so keys sort by them):
+//! - `meta`: `schema_version` -> u32, `charter` -> SignedCharter bytes
+//! - `messages`: id -> envelope bytes
+//! - `by_time`: sent(8) id(32) -> kind(1)
+//! - `by_author`: author(32) sent(8) id(32) -> kind(1)
+//! - `by_ref`: alert id(32) child id(32) -> kind(1)
+//! - `by_state`: state(1) sent(8) id(32) -> () (the ledger owns the state;
+//!   this index lets feeds list by state without scanning)
+//! - `tombstones`: alert id(32) -> forget_after(8)
+
+use std::path::{Path, PathBuf};
+
+use crate::core::charter::{CharterError, SignedCharter};
+use crate::core::envelope::{Envelope, Kind};
+use crate::core::ids::{Digest32, MessageId};
+use crate::core::ledger::{Accepted, AlertState, Garbage, Ledger};
+use crate::core::message::Payload;
+
+/// On-disk layout version; bump with a migration when keys change.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Default sled page cache. sled's own default is 1 GiB, far past a home
+/// server's budget (BENCHMARKS.md P8: the whole node <= 48 MiB).
+pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the data directory.
+    #[error("the store at {0} is locked by another process (is stoopd already running?)")]
+    Locked(PathBuf),
+    /// sled found corrupt data.
+    #[error("the store is corrupt: {0}")]
+    Corrupt(String),
+    /// Written by a newer or older layout.
+    #[error("store schema version {found} is not supported (this build uses {SCHEMA_VERSION})")]
+    Schema {
+        /// Version on disk.
+        found: u32,
+    },
+    /// The stored charter does not parse.
+    #[error("stored charter is invalid: {0}")]
+    Charter(#[from] CharterError),
+    /// A store with no charter was opened as a hood.
+    #[error("the store holds no hood (run `stoopd init` or `stoopd join`)")]
+    NoHood,
+    /// The store already belongs to a different hood.
+    #[error("the store already belongs to hood {0}")]
+    OtherHood(String),
+    /// Any other sled or I/O error.
+    #[error("store I/O error: {0}")]
+    Io(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Corruption { .. } => StoreError::Corrupt(e.to_string()),
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+impl<E: std::fmt::Debug> From<sled::transaction::TransactionError<E>> for StoreError {
+    fn from(e: sled::transaction::TransactionError<E>) -> Self {
+        StoreError::Io(format!("{e:?}"))
+    }
+}
+
+/// Where and how to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Directory (ignored for temporary stores).
+    pub path: PathBuf,
+    /// Page cache budget in bytes.
+    pub cache_bytes: u64,
+    /// Keep everything in a temporary directory removed on drop.
+    pub temporary: bool,
+}
+
+impl StoreConfig {
+    /// A persistent store at `path` with the default cache.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), cache_bytes: DEFAULT_CACHE_BYTES, temporary: false }
+    }
+
+    /// A throwaway store (simulator, tests).
+    pub fn temporary(cache_bytes: u64) -> Self {
+        Self { path: PathBuf::new(), cache_bytes, temporary: true }
+    }
+}
+
+/// A page of envelope bytes and the cursor to continue after it (None when done).
+pub type Page = (Vec<Vec<u8>>, Option<Vec<u8>>);
+
+/// What [`Store::load_into`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Messages restored into the ledger.
+    pub messages: usize,
+    /// Messages that no longer decode (kept out of the ledger, removed).
+    pub dropped: usize,
+    /// Index entries a crash had left out, now rewritten.
+    pub repaired: usize,
+    /// Tombstones restored.
+    pub tombstones: usize,
+}
+
+/// The node's persistent store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    meta: sled::Tree,
+    messages: sled::Tree,
+    by_time: sled::Tree,
+    by_author: sled::Tree,
+    by_ref: sled::Tree,
+    by_state: sled::Tree,
+    tombstones: sled::Tree,
+}
+
+fn time_key(sent: u64, id: &MessageId) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..8].copy_from_slice(&sent.to_be_bytes());
+    k[8..].copy_from_slice(id.as_bytes());
+    k
+}
+
+fn author_key(author: &[u8; 32], sent: u64, id: &MessageId) -> [u8; 72] {
+    let mut k = [0u8; 72];
+    k[..32].copy_from_slice(author);
+    k[32..40].copy_from_slice(&sent.to_be_bytes());
+    k[40..].copy_from_slice(id.as_bytes());
+    k
+}
+
+fn pair_key(a: &MessageId, b: &MessageId) -> [u8; 64] {
+    let mut k = [0u8; 64];
+    k[..32].copy_from_slice(a.as_bytes());
+    k[32..].copy_from_slice(b.as_bytes());
+    k
+}
+
+fn state_key(state: AlertState, sent: u64, id: &MessageId) -> [u8; 41] {
+    let mut k = [0u8; 41];
+    k[0] = state.code();
+    k[1..9].copy_from_slice(&sent.to_be_bytes());
+    k[9..].copy_from_slice(id.as_bytes());
+    k
+}
+
+const ALL_STATES: [AlertState; 4] =
+    [AlertState::Visible, AlertState::Hidden, AlertState::Cancelled, AlertState::Withdrawn];
+
+/// The alert a message refers to (votes, reports, reactions, updates, cancels).
+pub fn reference_of(payload: &Payload) -> Option<MessageId> {
+    match payload {
+        Payload::Alert(a) => a.references,
+        Payload::Report(r) => Some(r.alert),
+        Payload::Vote(v) => Some(v.alert),
+        Payload::Reaction(r) => Some(r.alert),
+        _ => None,
+    }
+}
+
+/// Restore order: membership and roster before what they authorize, alerts
+/// before what refers to them.
+fn restore_rank(kind: Kind) -> u8 {
+    match kind {
+        Kind::Invite => 0,
+        Kind::Join => 1,
+        Kind::RosterChange => 2,
+        Kind::Revocation => 3,
+        Kind::Alert => 4,
+        Kind::Vote => 5,
+        Kind::Report => 6,
+        Kind::Reaction => 7,
+    }
+}
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"))
+}
+
+/// sled releases its file lock from a background thread shortly after the
+/// last handle is dropped, so a reopen right after a close (a restart in the
+/// same process) can briefly see it held. Retry for up to a second before
+/// calling the directory locked.
+fn open_with_retry(cfg: &sled::Config, path: &Path) -> Result<sled::Db, StoreError> {
+    const ATTEMPTS: u32 = 50;
+    for attempt in 1..=ATTEMPTS {
+        match cfg.open() {
+            Ok(db) => return Ok(db),
+            Err(e) if is_lock_error(&e) && attempt < ATTEMPTS => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) if is_lock_error(&e) => return Err(StoreError::Locked(path.to_path_buf())),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Locked(path.to_path_buf()))
+}
+
+impl Store {
+    /// Opens (creating if needed) a store.
+    pub fn open(cfg: &StoreConfig) -> Result<Self, StoreError> {
+        let mut sled_cfg = sled::Config::new()
+            .cache_capacity(cfg.cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(Some(1000));
+        sled_cfg = if cfg.temporary { sled_cfg.temporary(true) } else { sled_cfg.path(&cfg.path) };
+        let db = open_with_retry(&sled_cfg, &cfg.path)?;
+        let store = Self {
+            meta: db.open_tree("meta")?,
+            messages: db.open_tree("messages")?,
+            by_time: db.open_tree("by_time")?,
+            by_author: db.open_tree("by_author")?,
+            by_ref: db.open_tree("by_ref")?,
+            by_state: db.open_tree("by_state")?,
+            tombstones: db.open_tree("tombstones")?,
+            db,
+        };
+        match store.meta.get("schema_version")? {
+            None => {
+                store.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+            }
+            Some(v) => {
+                let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Schema { found });
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// The hood this store belongs to, if any.
+    pub fn charter(&self) -> Result<Option<SignedCharter>, StoreError> {
+        match self.meta.get("charter")? {
+            None => Ok(None),
+            Some(b) => Ok(Some(SignedCharter::from_bytes(&b)?)),
+        }
+    }
+
+    /// Records the hood this store belongs to (once), flushed.
+    pub fn set_charter(&self, charter: &SignedCharter) -> Result<(), StoreError> {
+        if let Some(existing) = self.charter()? {
+            if existing.hood() != charter.hood() {
+                return Err(StoreError::OtherHood(existing.hood().to_hex()));
+            }
+            return Ok(());
+        }
+        self.meta.insert("charter", charter.to_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Small node-level values (e.g. sync cursors).
+    pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Sets a node-level value.
+    pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.meta.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Persists accepted messages and their alerts' new states. Not flushed:
+    /// call [`Store::flush`] before acknowledging a local post.
+    pub fn insert<'a>(&self, accepted: impl IntoIterator<Item = &'a Accepted> + Clone) -> Result<(), StoreError> {
+        // Source of truth first, so a crash between the two leaves at worst a
+        // message without index entries, which load_into repairs. Plain
+        // inserts: sled's Batch costs more than it saves at these sizes.
+        for a in accepted.clone() {
+            self.messages.insert(a.envelope.id().as_bytes(), a.envelope.to_bytes())?;
+        }
+        let mut changed = Vec::new();
+        for a in accepted {
+            let id = a.envelope.id();
+            let kind = [a.envelope.kind().code()];
+            let sent = a.payload.sent();
+            self.by_time.insert(&time_key(sent, &id)[..], &kind)?;
+            self.by_author.insert(&author_key(a.envelope.signer().as_bytes(), sent, &id)[..], &kind)?;
+            if let Some(r) = reference_of(&a.payload) {
+                self.by_ref.insert(&pair_key(&r, &id)[..], &kind)?;
+            }
+            if let Payload::Alert(alert) = &a.payload {
+                // A new alert starts visible; anything else arrives in `changed`.
+                self.by_state.insert(&state_key(AlertState::Visible, alert.sent, &id)[..], &[])?;
+            }
+            changed.extend(a.changed.iter().copied());
+        }
+        for change in changed {
+            self.by_state.remove(&state_key(change.from, change.sent, &change.alert)[..])?;
+            self.by_state.insert(&state_key(change.to, change.sent, &change.alert)[..], &[])?;
+        }
+        Ok(())
+    }
+
+    fn sent_of(&self, id: &MessageId) -> Result<Option<u64>, StoreError> {
+        Ok(self.envelope(id)?.and_then(|e| Payload::decode(&e).ok()).map(|p| p.sent()))
+    }
+
+    /// Flushes everything written so far to disk; returns bytes flushed.
+    pub fn flush(&self) -> Result<usize, StoreError> {
+        Ok(self.db.flush()?)
+    }
+
+    /// The exact envelope bytes of a message.
+    pub fn get(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.messages.get(id.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// A stored message, decoded (it was verified when it arrived).
+    pub fn envelope(&self, id: &MessageId) -> Result<Option<Envelope>, StoreError> {
+        Ok(self.get(id)?.and_then(|b| Envelope::decode_unverified(&b).ok()))
+    }
+
+    /// The state the index files an alert under (the ledger owns the state;
+    /// this reads the index, for checks and repair).
+    pub fn state(&self, id: &MessageId) -> Result<Option<AlertState>, StoreError> {
+        let Some(sent) = self.sent_of(id)? else { return Ok(None) };
+        for state in ALL_STATES {
+            if self.by_state.contains_key(&state_key(state, sent, id)[..])? {
+                return Ok(Some(state));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Messages that refer to `alert` (votes, reports, reactions, updates, cancels).
+    pub fn related(&self, alert: &MessageId) -> Result<Vec<Envelope>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.by_ref.scan_prefix(alert.as_bytes()) {
+            let (k, _) = kv?;
+            if let Ok(child) = Digest32::from_slice(&k[32..])
+                && let Some(env) = self.envelope(&child)?
+            {
+                out.push(env);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Alert ids in `state`, newest first, signed at or after `since`.
+    pub fn alerts_in_state(&self, state: AlertState, since: u64, limit: usize) -> Result<Vec<MessageId>, StoreError> {
+        let start = state_key(state, since, &Digest32([0; 32]));
+        let end = state_key(state, u64::MAX, &Digest32([0xff; 32]));
+        let mut out = Vec::new();
+        for kv in self.by_state.range(&start[..]..=&end[..]).rev().take(limit) {
+            let (k, _) = kv?;
+            if let Ok(id) = Digest32::from_slice(&k[9..]) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Messages signed by `author`, oldest first.
+    pub fn by_author(&self, author: &[u8; 32], limit: usize) -> Result<Vec<MessageId>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.by_author.scan_prefix(author).take(limit) {
+            let (k, _) = kv?;
+            if let Ok(id) = Digest32::from_slice(&k[40..]) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A page of every stored message ordered by (sent, id), starting after
+    /// `cursor` (the last key of the previous page) or at `since`: what the
+    /// sync protocol serves. Returns the envelopes and the next cursor.
+    pub fn page(&self, since: u64, cursor: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
+        let start = time_key(since, &Digest32([0; 32]));
+        let iter = match cursor {
+            Some(c) => self.by_time.range::<&[u8], _>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded)),
+            None => self.by_time.range::<&[u8], _>(&start[..]..),
+        };
+        let mut out = Vec::new();
+        for kv in iter {
+            let (k, _) = kv?;
+            let Ok(id) = Digest32::from_slice(&k[8..]) else { continue };
+            if let Some(bytes) = self.get(&id)? {
+                out.push(bytes);
+            }
+            if out.len() >= limit {
+                return Ok((out, Some(k.to_vec())));
+            }
+        }
+        Ok((out, None))
+    }
+
+    /// Number of stored messages.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Bytes sled uses on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// Deletes what retention collected and writes the tombstones.
+    pub fn remove_garbage(&self, garbage: &Garbage) -> Result<(), StoreError> {
+        for (id, forget_after) in &garbage.alerts {
+            self.tombstones.insert(id.as_bytes(), &forget_after.to_be_bytes())?;
+            self.remove_message(id)?;
+        }
+        for id in &garbage.messages {
+            self.remove_message(id)?;
+        }
+        for id in &garbage.forgotten {
+            self.tombstones.remove(id.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn remove_message(&self, id: &MessageId) -> Result<(), StoreError> {
+        let Some(env) = self.envelope(id)? else { return Ok(()) };
+        if let Ok(payload) = Payload::decode(&env) {
+            let sent = payload.sent();
+            self.by_time.remove(&time_key(sent, id)[..])?;
+            self.by_author.remove(&author_key(env.signer().as_bytes(), sent, id)[..])?;
+            if let Some(r) = reference_of(&payload) {
+                self.by_ref.remove(&pair_key(&r, id)[..])?;
+            }
+            for state in ALL_STATES {
+                self.by_state.remove(&state_key(state, sent, id)[..])?;
+            }
+        }
+        self.messages.remove(id.as_bytes())?;
+        Ok(())
+    }
+
+    /// Rebuilds `ledger` from the stored messages and tombstones, repairing
+    /// index entries and alert states a crash may have left stale.
+    pub fn load_into(&self, ledger: &mut Ledger) -> Result<LoadReport, StoreError> {
+        let mut report = LoadReport::default();
+        let mut envelopes = Vec::with_capacity(self.messages.len());
+        for kv in self.messages.iter() {
+            let (k, v) = kv?;
+            match Envelope::decode_unverified(&v).and_then(|e| Payload::decode(&e).map(|p| (e, p))) {
+                Ok((env, payload)) if env.id().as_bytes()[..] == k[..] => envelopes.push((env, payload)),
+                _ => {
+                    tracing::warn!(key = %hex::encode(&k), "dropping a stored message that no longer decodes");
+                    self.messages.remove(k)?;
+                    report.dropped += 1;
+                }
+            }
+        }
+        envelopes.sort_by_key(|(e, p)| (restore_rank(e.kind()), p.sent(), e.id()));
+        for (env, payload) in &envelopes {
+            if ledger.restore(env).is_err() {
+                report.dropped += 1;
+                continue;
+            }
+            report.messages += 1;
+            let id = env.id();
+            let sent = payload.sent();
+            let kind = [env.kind().code()];
+            if self.by_time.insert(&time_key(sent, &id)[..], &kind)?.is_none() {
+                report.repaired += 1;
+            }
+            if self.by_author.insert(&author_key(env.signer().as_bytes(), sent, &id)[..], &kind)?.is_none() {
+                report.repaired += 1;
+            }
+            if let Some(r) = reference_of(payload)
+                && self.by_ref.insert(&pair_key(&r, &id)[..], &kind)?.is_none()
+            {
+                report.repaired += 1;
+            }
+        }
+        // States are derived: make the index agree with the ledger.
+        for (env, payload) in &envelopes {
+            if env.kind() == Kind::Alert
+                && let Some(state) = ledger.state(&env.id())
+            {
+                {
+                    let (id, sent) = (env.id(), payload.sent());
+                    for other in ALL_STATES.into_iter().filter(|s| *s != state) {
+                        self.by_state.remove(&state_key(other, sent, &id)[..])?;
+                    }
+                    if self.by_state.insert(&state_key(state, sent, &id)[..], &[])?.is_none() {
+                        report.repaired += 1;
+                    }
+                }
+            }
+        }
+        for kv in self.tombstones.iter() {
+            let (k, v) = kv?;
+            if let (Ok(id), Ok(t)) = (Digest32::from_slice(&k), <[u8; 8]>::try_from(v.as_ref())) {
+                ledger.restore_tombstone(id, u64::from_be_bytes(t));
+                report.tombstones += 1;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Whether a sled directory exists at `path` (it has a `db` file).
+pub fn exists(path: &Path) -> bool {
+    path.join("db").exists() || path.join("conf").exists()
+}
+
+#[cfg(test)]
+mod tests;

@@ -138,13 +138,19 @@ fn tokens(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+fn has_prefix_ignore_case(t: &str, prefix: &str) -> bool {
+    t.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+}
+
 fn has_media(text: &str) -> bool {
-    for t in tokens(text) {
-        let lower = t.to_ascii_lowercase();
-        if lower.strip_prefix("data:").is_some_and(|rest| rest.contains('/') || rest.contains(',')) {
+    // Most words have no '.' or ':'; skip them without allocating.
+    for t in tokens(text).filter(|t| t.contains(['.', ':'])) {
+        if has_prefix_ignore_case(t, "data:") && (t[5..].contains('/') || t[5..].contains(',')) {
             return true;
         }
-        if lower.rsplit_once('.').is_some_and(|(stem, ext)| !stem.is_empty() && MEDIA_EXTENSIONS.contains(&ext)) {
+        if t.rsplit_once('.')
+            .is_some_and(|(stem, ext)| !stem.is_empty() && MEDIA_EXTENSIONS.iter().any(|m| m.eq_ignore_ascii_case(ext)))
+        {
             return true;
         }
     }
@@ -153,26 +159,22 @@ fn has_media(text: &str) -> bool {
 }
 
 fn is_domain(host: &str) -> bool {
-    let labels: Vec<&str> = host.split('.').collect();
-    if labels.len() < 2 {
-        return false;
-    }
+    let Some((_, tld)) = host.rsplit_once('.') else { return false };
     let ok_label = |l: &str| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    let tld = labels[labels.len() - 1].to_ascii_lowercase();
-    labels.iter().all(|l| ok_label(l)) && TLDS.contains(&tld.as_str()) && !labels[0].chars().all(|c| c.is_ascii_digit())
+    TLDS.iter().any(|t| t.eq_ignore_ascii_case(tld))
+        && host.split('.').all(ok_label)
+        && !host.split('.').next().is_some_and(|first| first.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn has_link(text: &str) -> bool {
-    tokens(text).any(|t| {
-        let lower = t.to_ascii_lowercase();
-        if lower.contains("://") || lower.starts_with("www.") || lower.starts_with("mailto:") {
+    tokens(text).filter(|t| t.contains(['.', ':', '@'])).any(|t| {
+        if t.contains("://") || has_prefix_ignore_case(t, "www.") || has_prefix_ignore_case(t, "mailto:") {
             return true;
         }
-        if lower.split_once('@').is_some_and(|(user, host)| !user.is_empty() && is_domain(host)) {
+        if t.split_once('@').is_some_and(|(user, host)| !user.is_empty() && is_domain(host)) {
             return true;
         }
-        let host = lower.split(['/', '?', '#']).next().unwrap_or("");
-        is_domain(host)
+        is_domain(t.split(['/', '?', '#']).next().unwrap_or(""))
     })
 }
 
@@ -230,19 +232,15 @@ fn has_precise_location(text: &str) -> bool {
         }
     }
     // Degrees and minutes: 40°42'
-    let chars: Vec<char> = text.chars().collect();
-    for (i, c) in chars.iter().enumerate() {
-        if *c == '°' {
-            let rest: String = chars[i + 1..].iter().take(4).collect();
-            let digits = rest.chars().take_while(char::is_ascii_digit).count();
-            if digits > 0 && matches!(rest.chars().nth(digits), Some('\'' | '′' | '’')) {
-                return true;
-            }
+    for (i, _) in text.match_indices('°') {
+        let rest = &text[i + '°'.len_utf8()..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 && matches!(rest[digits..].chars().next(), Some('\'' | '′' | '’')) {
+            return true;
         }
     }
-    tokens(text).any(|t| {
-        let lower = t.to_ascii_lowercase();
-        lower.strip_prefix("geo:").is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit() || c == '-'))
+    tokens(text).filter(|t| t.contains([':', '+'])).any(|t| {
+        (has_prefix_ignore_case(t, "geo:") && t[4..].starts_with(|c: char| c.is_ascii_digit() || c == '-'))
             || is_plus_code(t)
     })
 }

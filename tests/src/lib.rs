@@ -1,1 +1,250 @@
-//! Multi-node and binary-level test helpers (the daemon they drive comes next).
+//! Helpers for tests that run the real `stoopd` binary: spawn nodes on
+//! loopback with port 0 in temp dirs, talk to them through the local API,
+//! stop or kill them, and wait for conditions with a bounded timeout.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Test result with any error.
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// Default bound for every wait.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Path of a workspace binary built next to this test executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/debug/deps/<test> -> target/debug/<name>
+    let dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    dir.join(name)
+}
+
+/// Runs `stoopd` with `args` to completion (init, join, bad flags...).
+pub fn stoopd(args: &[&str]) -> TestResult<Output> {
+    Ok(Command::new(binary("stoopd")).args(args).env("NO_COLOR", "1").env_remove("STOOP_DATA_DIR").output()?)
+}
+
+/// Polls `check` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> TestResult<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return Ok(v);
+        }
+        if start.elapsed() > timeout {
+            return Err(format!("timed out after {timeout:?} waiting for {what}").into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A `stoopd` process with its data directory.
+#[derive(Debug)]
+pub struct Node {
+    /// Data directory.
+    pub dir: PathBuf,
+    child: Option<Child>,
+    /// API base URL once running.
+    pub url: String,
+    token: String,
+    http: reqwest::blocking::Client,
+}
+
+/// Flags every test node gets: loopback only, any free port, no multicast.
+const LOOPBACK: [&str; 4] = ["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"];
+
+impl Node {
+    /// Founds a hood in `dir` (quotas roomy enough for bursts).
+    pub fn init(dir: &Path) -> TestResult<Self> {
+        Self::init_only(dir, 500, 1000)?;
+        Self::start(dir)
+    }
+
+    /// Runs `stoopd init` without starting the node.
+    pub fn init_only(dir: &Path, per_hour: u32, per_day: u32) -> TestResult {
+        let d = dir.to_string_lossy();
+        let (h, day) = (per_hour.to_string(), per_day.to_string());
+        let mut args = vec!["init", "--data-dir", &d, "--hood-name", "Test Hood", "--area", "dr5ru"];
+        args.extend(["--per-hour", &h, "--per-day", &day]);
+        args.extend(LOOPBACK);
+        let out = stoopd(&args)?;
+        if !out.status.success() {
+            return Err(format!("init failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        Ok(())
+    }
+
+    /// Joins with a ticket and starts.
+    pub fn join(dir: &Path, ticket: &str) -> TestResult<Self> {
+        let d = dir.to_string_lossy();
+        let mut args = vec!["join", "--data-dir", &d];
+        args.extend(LOOPBACK);
+        args.push(ticket);
+        let out = stoopd(&args)?;
+        if !out.status.success() {
+            return Err(format!("join failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        Self::start(dir)
+    }
+
+    /// Starts `stoopd run` on an initialized data dir and waits for its API.
+    pub fn start(dir: &Path) -> TestResult<Self> {
+        let _ = std::fs::remove_file(dir.join("api.addr"));
+        let log = std::fs::File::create(dir.join("stoopd.log"))?;
+        let child = Command::new(binary("stoopd"))
+            .args(["run", "--data-dir"])
+            .arg(dir)
+            .env("STOOP_MDNS", "false")
+            .env("STOOP_UPNP", "false")
+            .env("RUST_LOG", "info,stoop_node=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        let mut node = Node {
+            dir: dir.to_path_buf(),
+            child: Some(child),
+            url: String::new(),
+            token: String::new(),
+            http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build()?,
+        };
+        let addr = wait_for(WAIT, "the API address file", || {
+            if let Some(c) = node.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                return Some(Err(format!("stoopd exited early with {status}: {}", node.log())));
+            }
+            std::fs::read_to_string(dir.join("api.addr")).ok().map(|s| Ok(s.trim().to_owned()))
+        })??;
+        node.url = format!("http://{addr}");
+        node.token = std::fs::read_to_string(dir.join("api.token"))?.trim().to_owned();
+        Ok(node)
+    }
+
+    /// Process id while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Resident memory of the process (Linux), in bytes.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+
+    /// API bearer token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stoopd.log")).unwrap_or_default()
+    }
+
+    /// GET with the token; returns (status, JSON body).
+    pub fn get(&self, path: &str) -> TestResult<(u16, Value)> {
+        let r = self.http.get(format!("{}{path}", self.url)).bearer_auth(&self.token).send()?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().unwrap_or(Value::Null)))
+    }
+
+    /// POST JSON with the token; returns (status, JSON body).
+    pub fn post(&self, path: &str, body: &Value) -> TestResult<(u16, Value)> {
+        let r = self.http.post(format!("{}{path}", self.url)).bearer_auth(&self.token).json(body).send()?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().unwrap_or(Value::Null)))
+    }
+
+    /// A raw request builder without the token (auth tests).
+    pub fn raw(&self) -> &reqwest::blocking::Client {
+        &self.http
+    }
+
+    /// Creates an invite ticket.
+    pub fn invite(&self) -> TestResult<String> {
+        let (status, body) = self.post("/v1/members/invites", &serde_json::json!({}))?;
+        if status != 201 {
+            return Err(format!("invite failed: {status} {body}").into());
+        }
+        Ok(body["ticket"].as_str().ok_or("no ticket")?.to_owned())
+    }
+
+    /// Posts an alert; returns its id.
+    pub fn post_alert(&self, headline: &str) -> TestResult<String> {
+        let body = serde_json::json!({
+            "category": "safety", "event": "hazard", "headline": headline,
+            "description": "Downed tree on the sidewalk by the school.",
+        });
+        let (status, resp) = self.post("/v1/alerts", &body)?;
+        if status != 201 {
+            return Err(format!("post failed: {status} {resp}").into());
+        }
+        Ok(resp["id"].as_str().ok_or("no id")?.to_owned())
+    }
+
+    /// Whether this node has the alert, and in which state.
+    pub fn alert_state(&self, id: &str) -> Option<String> {
+        match self.get(&format!("/v1/alerts/{id}")) {
+            Ok((200, v)) => v["alert"]["state"].as_str().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    /// The node's author key (hex).
+    pub fn author(&self) -> TestResult<String> {
+        let (_, v) = self.get("/v1/status")?;
+        Ok(v["author"].as_str().ok_or("no author")?.to_owned())
+    }
+
+    /// Number of connected peers.
+    pub fn peer_count(&self) -> usize {
+        self.get("/v1/status").ok().and_then(|(_, v)| v["peers"].as_u64()).unwrap_or(0) as usize
+    }
+
+    /// SIGTERM and wait (graceful shutdown).
+    pub fn stop(&mut self) -> TestResult {
+        if let Some(mut c) = self.child.take() {
+            Command::new("kill").args(["-TERM", &c.id().to_string()]).status()?;
+            let start = Instant::now();
+            while c.try_wait()?.is_none() {
+                if start.elapsed() > WAIT {
+                    c.kill()?;
+                    return Err("stoopd did not stop within the bound".into());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+
+    /// SIGKILL, no chance to flush.
+    pub fn kill9(&mut self) -> TestResult {
+        if let Some(mut c) = self.child.take() {
+            c.kill()?;
+            c.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Restarts after stop or kill.
+    pub fn restart(&mut self) -> TestResult {
+        let fresh = Node::start(&self.dir)?;
+        *self = fresh;
+        Ok(())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

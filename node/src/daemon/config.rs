@@ -1,0 +1,147 @@
+//! Node configuration: defaults, then `stoop.toml` in the data directory,
+//! then `STOOP_*` environment variables, then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable does not parse or names an unknown key.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// A value parses but is out of range.
+    #[error("invalid configuration: {key}: {why}")]
+    Value {
+        /// Key.
+        key: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// Keys that may come from `STOOP_*` variables (others, like
+/// `STOOP_DATA_DIR`, belong to the command line).
+const ENV_KEYS: [&str; 7] = ["listen", "api", "mdns", "upnp", "bootstrap", "cache_mib", "max_connections"];
+
+/// Everything a node can be configured with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Local API address (loopback unless you know why not).
+    pub api: String,
+    /// LAN discovery by multicast DNS.
+    pub mdns: bool,
+    /// Router port mapping by UPnP.
+    pub upnp: bool,
+    /// Peers to dial at start (multiaddrs with /p2p/ ids).
+    pub bootstrap: Vec<String>,
+    /// sled page cache, MiB.
+    pub cache_mib: u64,
+    /// Most established connections.
+    pub max_connections: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: vec!["/ip4/0.0.0.0/tcp/4011".into()],
+            api: "127.0.0.1:4012".into(),
+            mdns: true,
+            upnp: true,
+            bootstrap: Vec::new(),
+            cache_mib: 8,
+            max_connections: 64,
+        }
+    }
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The raw values.
+    pub config: Config,
+    /// Parsed listen addresses.
+    pub listen: Vec<Multiaddr>,
+    /// Parsed API address.
+    pub api: SocketAddr,
+    /// Parsed bootstrap addresses.
+    pub bootstrap: Vec<Multiaddr>,
+}
+
+/// Parser errors come with multi-line source snippets; the daemon reports
+/// one line.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Config {
+    /// Loads defaults < `file` (if it exists) < `STOOP_*` environment.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if file.exists() {
+            // Read it ourselves so a truncated or binary file gets one clear error.
+            let text =
+                std::fs::read_to_string(file).map_err(|e| ConfigError::Invalid(format!("{}: {e}", file.display())))?;
+            fig = fig.merge(Toml::string(&text));
+        }
+        fig = fig.merge(Env::prefixed("STOOP_").only(&ENV_KEYS));
+        fig.extract().map_err(|e| ConfigError::Invalid(format!("{}: {}", file.display(), one_line(&e.to_string()))))
+    }
+
+    /// Parses and checks every value.
+    pub fn check(self) -> Result<Settings, ConfigError> {
+        let addr = |key: &'static str, s: &str| {
+            s.parse::<Multiaddr>().map_err(|e| ConfigError::Value { key, why: format!("{s:?}: {e}") })
+        };
+        let listen = self.listen.iter().map(|s| addr("listen", s)).collect::<Result<Vec<_>, _>>()?;
+        if listen.is_empty() {
+            return Err(ConfigError::Value { key: "listen", why: "at least one address is needed".into() });
+        }
+        let bootstrap = self.bootstrap.iter().map(|s| addr("bootstrap", s)).collect::<Result<Vec<_>, _>>()?;
+        let api: SocketAddr =
+            self.api.parse().map_err(|e| ConfigError::Value { key: "api", why: format!("{:?}: {e}", self.api) })?;
+        if !(1..=1024).contains(&self.cache_mib) {
+            return Err(ConfigError::Value { key: "cache_mib", why: "must be 1..=1024".into() });
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Value { key: "max_connections", why: "must be at least 1".into() });
+        }
+        Ok(Settings { config: self, listen, api, bootstrap })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_and_errors() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("stoop.toml");
+        assert_eq!(Config::load(&file)?, Config::default());
+        std::fs::write(&file, "mdns = false\napi = \"127.0.0.1:0\"\n")?;
+        let c = Config::load(&file)?;
+        assert!(!c.mdns);
+        assert_eq!(c.check()?.api.port(), 0);
+        std::fs::write(&file, "mdsn = false\n")?;
+        let err = Config::load(&file).err().ok_or("unknown key accepted")?;
+        assert!(err.to_string().contains("mdsn"), "{err}");
+        std::fs::write(&file, "listen = [\"/ip4/127.0.0.1/tcp/")?;
+        assert!(Config::load(&file).is_err(), "truncated file");
+        std::fs::write(&file, "listen = [\"nonsense\"]\n")?;
+        assert!(matches!(Config::load(&file)?.check(), Err(ConfigError::Value { key: "listen", .. })));
+        Ok(())
+    }
+}

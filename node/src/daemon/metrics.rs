@@ -1,0 +1,92 @@
+//! Prometheus metrics: messages by origin, kind, verdict and reason; peers;
+//! store size; sync sessions.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Label set: a few string pairs.
+pub type Labels = Vec<(String, String)>;
+
+/// Every metric the node exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Messages validated, by origin/kind/verdict/reason.
+    pub messages: Family<Labels, Counter>,
+    /// Connected peers.
+    pub peers: Gauge,
+    /// Messages in the store.
+    pub store_messages: Gauge,
+    /// Store size on disk.
+    pub store_bytes: Gauge,
+    /// Messages held waiting for their alert.
+    pub pending: Gauge,
+    /// Sync sessions by how they ended.
+    pub sync_sessions: Family<Labels, Counter>,
+    /// Messages accepted from sync.
+    pub synced_messages: Counter,
+    /// Gossip frames dropped before validation, by reason.
+    pub gossip_dropped: Family<Labels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `stoop_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("stoop");
+        let m = Self {
+            registry: Registry::default(),
+            messages: Family::default(),
+            peers: Gauge::default(),
+            store_messages: Gauge::default(),
+            store_bytes: Gauge::default(),
+            pending: Gauge::default(),
+            sync_sessions: Family::default(),
+            synced_messages: Counter::default(),
+            gossip_dropped: Family::default(),
+        };
+        registry.register("messages", "Messages validated, by origin, kind, verdict and reason", m.messages.clone());
+        registry.register("peers", "Connected peers", m.peers.clone());
+        registry.register("store_messages", "Messages held in the store", m.store_messages.clone());
+        registry.register("store_bytes", "Store size on disk in bytes", m.store_bytes.clone());
+        registry.register("pending_messages", "Messages waiting for the alert they refer to", m.pending.clone());
+        registry.register("sync_sessions", "Sync sessions by how they ended", m.sync_sessions.clone());
+        registry.register("synced_messages", "Messages accepted from sync", m.synced_messages.clone());
+        registry.register("gossip_dropped", "Gossip frames dropped before validation", m.gossip_dropped.clone());
+        Self { registry, ..m }
+    }
+
+    /// Counts one validated message.
+    pub fn record(&self, origin: &str, kind: &str, verdict: &str, reason: &str) {
+        self.messages
+            .get_or_create(&vec![
+                ("origin".to_owned(), origin.to_owned()),
+                ("kind".to_owned(), kind.to_owned()),
+                ("verdict".to_owned(), verdict.to_owned()),
+                ("reason".to_owned(), reason.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// Counts a gossip frame dropped before validation.
+    pub fn record_gossip_dropped(&self, reason: &str) {
+        self.gossip_dropped.get_or_create(&vec![("reason".to_owned(), reason.to_owned())]).inc();
+    }
+
+    /// Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

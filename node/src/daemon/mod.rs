@@ -1,0 +1,366 @@
+//! The `stoopd` daemon: `init`, `join` and `run`, as library functions the
+//! binary and the tests call the same way.
+//!
+//! # Layout
+//! - [`config`]: `stoop.toml` + `STOOP_*` + flags.
+//! - [`datadir`]: keys, token and address files, with permission checks.
+//! - [`node`]: shared state (replica, live feed, metrics).
+//! - [`metrics`]: Prometheus registry.
+//! - [`ticket`]: invite tickets.
+
+pub mod config;
+pub mod datadir;
+pub mod metrics;
+pub mod node;
+pub mod ticket;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libp2p::{SwarmBuilder, identity, noise, tcp, yamux};
+use tokio::sync::watch;
+
+use self::config::{Config, ConfigError, Settings};
+use self::datadir::{DataDir, DataDirError};
+use self::node::Node;
+use self::ticket::{Ticket, TicketError};
+use crate::api::{self, ApiState};
+use crate::core::area::Cell;
+use crate::core::charter::{Charter, CharterError, SignedCharter};
+use crate::core::keys::AuthorKey;
+use crate::core::message::{Join, Payload};
+use crate::core::verdict::{IgnoreReason, Verdict};
+use crate::net::behaviour::{Behaviour, BehaviourConfig, hood_topic};
+use crate::net::{EventLoop, NetClient};
+use crate::replica::Replica;
+use crate::store::{Store, StoreConfig, StoreError};
+use crate::testkit::unix_now;
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Data directory problem.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    /// Store problem.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Bad charter input.
+    #[error(transparent)]
+    Charter(#[from] CharterError),
+    /// Bad ticket.
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
+    /// Bad `--area`.
+    #[error("--area: {0:?} is not a geohash cell (e.g. dr5ru)")]
+    Area(String),
+    /// Network setup failed.
+    #[error("network: {0}")]
+    Network(String),
+    /// The API address could not be bound.
+    #[error("cannot listen for the API on {addr}: {source}")]
+    ApiBind {
+        /// Address.
+        addr: std::net::SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Overrides from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<Vec<String>>,
+    /// `--api`.
+    pub api: Option<String>,
+}
+
+impl Overrides {
+    fn apply(&self, mut c: Config) -> Config {
+        if let Some(l) = &self.listen {
+            c.listen = l.clone();
+        }
+        if let Some(a) = &self.api {
+            c.api = a.clone();
+        }
+        c
+    }
+}
+
+/// The default data directory: `$STATE_DIRECTORY` (systemd), else the XDG
+/// state directory (`~/.local/state/stoop`).
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    directories::ProjectDirs::from("", "", "stoop")
+        .map(|d| d.state_dir().unwrap_or(d.data_local_dir()).to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("stoop-data"))
+}
+
+fn write_config(dir: &DataDir, config: &Config) -> Result<(), DaemonError> {
+    let text = toml_text(config);
+    std::fs::write(dir.config_file(), text).map_err(|source| DataDirError::Io { path: dir.config_file(), source })?;
+    Ok(())
+}
+
+fn toml_text(c: &Config) -> String {
+    let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+    format!(
+        "# Stoop node configuration. Every key can also be set with a STOOP_<KEY> variable.\n\
+         listen = [{}]\napi = {:?}\nmdns = {}\nupnp = {}\nbootstrap = [{}]\ncache_mib = {}\nmax_connections = {}\n",
+        list(&c.listen),
+        c.api,
+        c.mdns,
+        c.upnp,
+        list(&c.bootstrap),
+        c.cache_mib,
+        c.max_connections
+    )
+}
+
+/// What `init` created.
+#[derive(Debug, Clone)]
+pub struct Initialized {
+    /// Hood id.
+    pub hood: String,
+    /// The founder's author key (hex).
+    pub author: String,
+}
+
+/// Charter rules `init` lets a founder choose (the rest are defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct HoodRules {
+    /// Alerts per member per hour.
+    pub per_hour: u32,
+    /// Alerts per member per day.
+    pub per_day: u32,
+}
+
+impl Default for HoodRules {
+    fn default() -> Self {
+        Self { per_hour: 6, per_day: 20 }
+    }
+}
+
+/// Creates a new hood with this node's author key as its founder.
+pub fn init(
+    dir: &DataDir,
+    hood_name: &str,
+    area: &[String],
+    rules: HoodRules,
+    overrides: &Overrides,
+) -> Result<Initialized, DaemonError> {
+    let cells = area
+        .iter()
+        .map(|a| Cell::parse(a.trim()).map_err(|_| DaemonError::Area(a.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let author = AuthorKey::generate().map_err(|e| DaemonError::Network(format!("no randomness: {e}")))?;
+    let mut charter = Charter::new(hood_name, cells, vec![author.public()], unix_now());
+    charter.quotas.per_hour = rules.per_hour;
+    charter.quotas.per_day = rules.per_day;
+    let charter = SignedCharter::sign(charter, &[&author])?;
+    dir.create()?;
+    let config = overrides.apply(Config::load(&dir.config_file())?);
+    config.clone().check()?;
+    let store = Store::open(&StoreConfig::at(dir.store_dir()))?;
+    store.set_charter(&charter)?;
+    dir.write_keys(&identity::Keypair::generate_ed25519(), &author)?;
+    write_config(dir, &config)?;
+    Ok(Initialized { hood: charter.hood().to_hex(), author: author.public().to_hex() })
+}
+
+/// Joins a hood with a ticket: new keys, the hood's charter, and a signed
+/// join waiting in the outbox until the node runs and can announce it.
+pub fn join(dir: &DataDir, ticket_text: &str, overrides: &Overrides) -> Result<Initialized, DaemonError> {
+    let ticket = Ticket::decode(ticket_text)?;
+    let author = AuthorKey::generate().map_err(|e| DaemonError::Network(format!("no randomness: {e}")))?;
+    let join = Join::create(ticket.charter.hood(), ticket.invite.clone(), &ticket.secret, &author.public(), unix_now())
+        .map_err(|e| DaemonError::Ticket(TicketError::Invite(e.to_string())))?;
+    let envelope = Payload::Join(join).seal(&author);
+    dir.create()?;
+    let mut config = overrides.apply(Config::load(&dir.config_file())?);
+    config.bootstrap = ticket.bootstrap.clone();
+    config.clone().check()?;
+    let store = Store::open(&StoreConfig::at(dir.store_dir()))?;
+    store.set_charter(&ticket.charter)?;
+    dir.write_keys(&identity::Keypair::generate_ed25519(), &author)?;
+    dir.set_outbox(&[envelope.to_bytes()])?;
+    write_config(dir, &config)?;
+    Ok(Initialized { hood: ticket.charter.hood().to_hex(), author: author.public().to_hex() })
+}
+
+/// Loads and checks the configuration for `run`.
+pub fn settings(dir: &DataDir, overrides: &Overrides) -> Result<Settings, DaemonError> {
+    if !dir.is_initialized() {
+        return Err(DataDirError::NotInitialized(dir.root().to_path_buf()).into());
+    }
+    Ok(overrides.apply(Config::load(&dir.config_file())?).check()?)
+}
+
+/// Runs the node until `shutdown` completes; flushes the store on the way out.
+pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    let node_key = dir.node_key()?;
+    let author = dir.author_key()?;
+    let cache = settings.config.cache_mib * 1024 * 1024;
+    let store = Store::open(&StoreConfig { path: dir.store_dir(), cache_bytes: cache, temporary: false })?;
+    let (replica, report) = Replica::open(store)?;
+    tracing::info!(messages = report.messages, repaired = report.repaired, dropped = report.dropped, "store opened");
+    let hood = replica.ledger().hood();
+    let node = Arc::new(Node::new(replica, author, Some(dir.clone())));
+    let topic = hood_topic(&hood);
+
+    // LAN discovery and router port mapping are pointless for a node that
+    // only listens on loopback (a test or a same-machine demo), and would
+    // send multicast and SSDP traffic for nothing.
+    let on_lan = settings.listen.iter().any(|a| !is_loopback(a));
+    if !on_lan && (settings.config.mdns || settings.config.upnp) {
+        tracing::info!("listening on loopback only: mDNS and UPnP stay off");
+    }
+    let behaviour_cfg = BehaviourConfig {
+        mdns: settings.config.mdns && on_lan,
+        upnp: settings.config.upnp && on_lan,
+        max_connections: settings.config.max_connections,
+        ..BehaviourConfig::default()
+    };
+    let net_err = |e: &dyn std::fmt::Display| DaemonError::Network(e.to_string());
+    let builder = SwarmBuilder::with_existing_identity(node_key.clone())
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| net_err(&e))?;
+    #[cfg(feature = "quic")]
+    let builder = builder.with_quic();
+    let mut swarm = builder
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| net_err(&e))?
+        .with_behaviour(|key, relay| Behaviour::new(key, relay, &behaviour_cfg, &topic).map_err(Into::into))
+        .map_err(|e| net_err(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| net_err(&e))?;
+    for addr in &settings.listen {
+        swarm.listen_on(addr.clone()).map_err(|e| DaemonError::Network(format!("cannot listen on {addr}: {e}")))?;
+    }
+    for addr in &settings.bootstrap {
+        if let Err(e) = swarm.dial(addr.clone()) {
+            tracing::warn!(%addr, error = %e, "bootstrap dial failed");
+        }
+    }
+    let peer_id = node_key.public().to_peer_id().to_string();
+    let (event_loop, net) = EventLoop::new(swarm, node.clone(), topic);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let net_task = tokio::spawn(event_loop.run(stop_rx.clone()));
+
+    let listener = tokio::net::TcpListener::bind(settings.api)
+        .await
+        .map_err(|source| DaemonError::ApiBind { addr: settings.api, source })?;
+    let api_addr = listener.local_addr().map_err(|source| DaemonError::ApiBind { addr: settings.api, source })?;
+    let token = dir.new_token()?;
+    dir.write_api_addr(&api_addr)?;
+    tracing::info!(%api_addr, %peer_id, hood = %hood, "stoopd running");
+    let state =
+        ApiState { node: node.clone(), net: net.clone(), token: token.into(), started: Instant::now(), peer_id };
+    let mut api_stop = stop_rx.clone();
+    let api_task = tokio::spawn(async move {
+        let served = axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(async move {
+                let _ = api_stop.changed().await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "API server failed");
+        }
+    });
+    let outbox_task = tokio::spawn(deliver_outbox(dir.clone(), node.clone(), net.clone(), stop_rx.clone()));
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    for task in [net_task, api_task, outbox_task] {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
+    node.flush()?;
+    tracing::info!("store flushed; bye");
+    Ok(())
+}
+
+/// Publishes what `join` left in the outbox. A join can only be checked
+/// locally once sync has brought the inviter's own membership, so it is
+/// gossiped as soon as there are peers (they can check it already) and
+/// removed once this node's own ledger accepts it too.
+async fn deliver_outbox(dir: DataDir, node: Arc<Node>, net: NetClient, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let frames = match dir.outbox() {
+            Ok(f) if f.is_empty() => return,
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the outbox");
+                return;
+            }
+        };
+        let has_peers = net.peers().await.map(|p| !p.is_empty()).unwrap_or(false);
+        if !has_peers {
+            continue;
+        }
+        let mut left = Vec::new();
+        for frame in frames {
+            let _ = net.publish(frame.clone()).await;
+            let outcome = node.ingest(&frame, unix_now(), node::Origin::Local);
+            match outcome.verdict {
+                Verdict::Accept | Verdict::Ignore(IgnoreReason::Duplicate) => {
+                    tracing::info!(kind = outcome.kind.map_or("unknown", |k| k.name()), "outbox message delivered");
+                }
+                Verdict::Reject(r) if r.code() != "inviter_not_member" => {
+                    tracing::error!(reason = r.code(), "outbox message refused: {r}");
+                }
+                _ => left.push(frame),
+            }
+        }
+        if let Err(e) = dir.set_outbox(&left) {
+            tracing::warn!(error = %e, "cannot update the outbox");
+        }
+    }
+}
+
+fn is_loopback(addr: &libp2p::Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        Protocol::Memory(_) => true,
+        _ => false,
+    })
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,183 @@
+//! The composed libp2p behaviour and its configuration.
+
+use std::time::Duration;
+
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAuthenticity, PeerScoreParams, PeerScoreThresholds, TopicScoreParams, ValidationMode,
+};
+use libp2p::swarm::{NetworkBehaviour, behaviour::toggle::Toggle};
+use libp2p::{
+    StreamProtocol, autonat, connection_limits, dcutr, identify, identity, kad, mdns, memory_connection_limits, ping,
+    relay, request_response, upnp,
+};
+use sha2::{Digest, Sha256};
+
+use super::codec::{SYNC_PROTOCOL, SyncCodec};
+use crate::core::envelope::{Envelope, MAX_ENVELOPE_BYTES};
+use crate::core::ids::HoodId;
+
+/// Kademlia under Stoop's own protocol name, so Stoop nodes never join (or
+/// pollute) another network's DHT.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/stoop/kad/1.0.0");
+/// identify protocol version string.
+pub const IDENTIFY_PROTOCOL: &str = "/stoop/id/1.0.0";
+
+/// What the behaviour needs to know beyond the key.
+#[derive(Debug, Clone)]
+pub struct BehaviourConfig {
+    /// Local multicast discovery.
+    pub mdns: bool,
+    /// Ask the home router for a port mapping.
+    pub upnp: bool,
+    /// Most established connections in total.
+    pub max_connections: u32,
+    /// Refuse new connections above this process memory use.
+    pub max_memory_bytes: usize,
+    /// Gossipsub mesh degree D (D_lo = D-2, D_hi = 2D).
+    pub mesh_n: usize,
+    /// Gossipsub heartbeat.
+    pub heartbeat: Duration,
+}
+
+impl Default for BehaviourConfig {
+    fn default() -> Self {
+        Self {
+            mdns: true,
+            upnp: true,
+            max_connections: 64,
+            max_memory_bytes: 512 * 1024 * 1024,
+            mesh_n: 6,
+            heartbeat: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The gossipsub topic of a hood: one topic per hood, named by its id.
+pub fn hood_topic(hood: &HoodId) -> IdentTopic {
+    IdentTopic::new(format!("/stoop/hood/{}", hood.to_hex()))
+}
+
+/// Gossip message ids are Stoop message ids (the hash of the signed bytes),
+/// so the same alert has the same id on every hop; undecodable frames get a
+/// plain hash (they are rejected by validation anyway).
+fn message_id(m: &gossipsub::Message) -> gossipsub::MessageId {
+    match Envelope::decode_unverified(&m.data) {
+        Ok(env) => gossipsub::MessageId::from(env.id().as_bytes().to_vec()),
+        Err(_) => gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec()),
+    }
+}
+
+fn topic_score(topic: &IdentTopic) -> (PeerScoreParams, PeerScoreThresholds) {
+    let mut params = PeerScoreParams::default();
+    let topic_params = TopicScoreParams {
+        topic_weight: 1.0,
+        // P4: invalid messages (Reject verdicts) cost a lot, squared.
+        invalid_message_deliveries_weight: -100.0,
+        invalid_message_deliveries_decay: 0.9,
+        // P3 (mesh delivery deficits) stays off: a quiet hood is normal.
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        ..TopicScoreParams::default()
+    };
+    params.topics.insert(topic.hash(), topic_params);
+    let thresholds = PeerScoreThresholds {
+        gossip_threshold: -100.0,
+        publish_threshold: -500.0,
+        graylist_threshold: -1000.0,
+        ..PeerScoreThresholds::default()
+    };
+    (params, thresholds)
+}
+
+/// Builds the gossipsub behaviour: anonymous, manual validation, content ids.
+pub fn gossipsub(cfg: &BehaviourConfig, topic: &IdentTopic) -> Result<gossipsub::Behaviour, String> {
+    let config = gossipsub::ConfigBuilder::default()
+        // No from / seqno / signature: the node key never signs an alert.
+        .validation_mode(ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(message_id)
+        .max_transmit_size(MAX_ENVELOPE_BYTES)
+        .mesh_n(cfg.mesh_n)
+        .mesh_n_low(cfg.mesh_n.saturating_sub(2).max(1))
+        .mesh_n_high(cfg.mesh_n * 2)
+        .mesh_outbound_min(1.min(cfg.mesh_n / 2))
+        .heartbeat_interval(cfg.heartbeat)
+        .duplicate_cache_time(Duration::from_secs(120))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
+    let (params, thresholds) = topic_score(topic);
+    behaviour.with_peer_score(params, thresholds)?;
+    Ok(behaviour)
+}
+
+/// Every protocol a Stoop node speaks.
+#[allow(missing_debug_implementations)] // the sub-behaviours mostly lack Debug
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Caps on connection counts.
+    pub limits: connection_limits::Behaviour,
+    /// Refuses connections when the process uses too much memory.
+    pub memory: memory_connection_limits::Behaviour,
+    /// Alert gossip.
+    pub gossipsub: gossipsub::Behaviour,
+    /// Learns peers' listen addresses and protocols.
+    pub identify: identify::Behaviour,
+    /// Keeps connections alive and measures RTT.
+    pub ping: ping::Behaviour,
+    /// Peer discovery beyond the bootstrap list.
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// LAN discovery.
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Learns whether this node is reachable.
+    pub autonat: autonat::Behaviour,
+    /// Reaches peers behind NAT through relays.
+    pub relay: relay::client::Behaviour,
+    /// Hole punching through a relayed connection.
+    pub dcutr: dcutr::Behaviour,
+    /// Port mapping on the home router.
+    pub upnp: Toggle<upnp::tokio::Behaviour>,
+    /// History catch-up.
+    pub sync: request_response::Behaviour<SyncCodec>,
+}
+
+impl Behaviour {
+    /// Composes the behaviour for `key` in `hood`.
+    pub fn new(
+        key: &identity::Keypair,
+        relay: relay::client::Behaviour,
+        cfg: &BehaviourConfig,
+        topic: &IdentTopic,
+    ) -> Result<Self, String> {
+        let peer_id = key.public().to_peer_id();
+        let mut kad =
+            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad::Config::new(KAD_PROTOCOL));
+        kad.set_mode(Some(kad::Mode::Server));
+        let mdns = if cfg.mdns {
+            Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id).map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(cfg.max_connections))
+            .with_max_established_per_peer(Some(2))
+            .with_max_pending_incoming(Some(32));
+        Ok(Self {
+            limits: connection_limits::Behaviour::new(limits),
+            memory: memory_connection_limits::Behaviour::with_max_bytes(cfg.max_memory_bytes),
+            gossipsub: gossipsub(cfg, topic)?,
+            identify: identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())),
+            ping: ping::Behaviour::default(),
+            kad,
+            mdns: mdns.into(),
+            autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+            relay,
+            dcutr: dcutr::Behaviour::new(peer_id),
+            upnp: cfg.upnp.then(upnp::tokio::Behaviour::default).into(),
+            sync: request_response::Behaviour::new(
+                [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+            ),
+        })
+    }
+}

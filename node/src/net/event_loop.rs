@@ -1,0 +1,390 @@
+//! The event loop: owns the `Swarm`, carries out commands from a bounded
+//! channel, feeds gossip and sync frames to the node and reports the core's
+//! verdicts back to gossipsub.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns};
+use serde::Serialize;
+use stoop_proto::v1 as pb;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::behaviour::{Behaviour, BehaviourEvent};
+use crate::core::sync::{PageRequest, PageResponse, SessionEnd, SyncPlanner};
+use crate::core::verdict::Verdict;
+use crate::daemon::node::{Node, Origin};
+use crate::testkit::unix_now;
+
+/// Frames whose gossip publish found no subscribed peer yet, retried each
+/// second until it works or [`PUBLISH_RETRY_SECS`] pass (they are stored
+/// already, so sync still spreads them if this gives up).
+pub const PUBLISH_RETRY_CAPACITY: usize = 256;
+/// How long a frame waits for peers.
+pub const PUBLISH_RETRY_SECS: u64 = 60;
+
+/// Commands waiting for the event loop; senders wait when it is full, so a
+/// burst of API calls slows down instead of piling up.
+pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
+
+/// Why a command could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The event loop has stopped (shutdown).
+    #[error("the network task has stopped")]
+    Stopped,
+}
+
+/// A connected peer, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerInfo {
+    /// libp2p peer id.
+    pub peer_id: String,
+    /// Remote address of the first connection.
+    pub address: String,
+    /// Open connections.
+    pub connections: u32,
+    /// Last ping round trip, milliseconds.
+    pub rtt_ms: Option<u64>,
+    /// identify agent string.
+    pub agent: Option<String>,
+}
+
+/// What the rest of the node can ask the network to do.
+#[derive(Debug)]
+pub enum Command {
+    /// Gossip a frame the node already accepted and stored.
+    Publish {
+        /// Envelope bytes.
+        bytes: Vec<u8>,
+    },
+    /// List connected peers.
+    Peers {
+        /// Reply.
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    /// Dial an address (bootstrap, tests).
+    Dial {
+        /// Address, with a /p2p/ suffix when known.
+        addr: Multiaddr,
+    },
+    /// Current listen addresses.
+    ListenAddrs {
+        /// Reply.
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+}
+
+/// A cheap handle to the event loop.
+#[derive(Debug, Clone)]
+pub struct NetClient {
+    tx: mpsc::Sender<Command>,
+}
+
+impl NetClient {
+    /// Queues a frame for gossip.
+    pub async fn publish(&self, bytes: Vec<u8>) -> Result<(), NetError> {
+        self.tx.send(Command::Publish { bytes }).await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Peers { reply }).await.map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Dials an address.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.tx.send(Command::Dial { addr }).await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Addresses the swarm listens on.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::ListenAddrs { reply }).await.map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+}
+
+/// The task that owns the swarm.
+pub struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    node: Arc<Node>,
+    topic: IdentTopic,
+    planner: SyncPlanner<PeerId>,
+    peers: BTreeMap<PeerId, PeerInfo>,
+    /// In-flight sync requests; bounded by one per peer (the planner's rule).
+    pending_sync: BTreeMap<OutboundRequestId, PeerId>,
+    /// Bounded by PUBLISH_RETRY_CAPACITY.
+    unsent: std::collections::VecDeque<(Vec<u8>, u64)>,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop").field("peers", &self.peers.len()).finish()
+    }
+}
+
+impl EventLoop {
+    /// Wraps a built swarm; returns the loop and its client handle.
+    pub fn new(swarm: Swarm<Behaviour>, node: Arc<Node>, topic: IdentTopic) -> (Self, NetClient) {
+        let (tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
+        let planner = SyncPlanner::resuming(node.last_sync());
+        let this = Self {
+            swarm,
+            commands,
+            node,
+            topic,
+            planner,
+            peers: BTreeMap::new(),
+            pending_sync: BTreeMap::new(),
+            unsent: std::collections::VecDeque::new(),
+        };
+        (this, NetClient { tx })
+    }
+
+    /// Runs until `shutdown` turns true or every client is dropped.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut retry = tokio::time::interval(Duration::from_secs(1));
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                // Local work first (the rust-libp2p guideline): commands and
+                // shutdown before new remote work.
+                biased;
+                _ = shutdown.changed() => break,
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => break,
+                },
+                _ = tick.tick() => self.tick(),
+                _ = retry.tick(), if !self.unsent.is_empty() => self.retry_unsent(),
+                event = self.swarm.select_next_some() => self.event(event),
+            }
+        }
+        tracing::info!("network stopped");
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Publish { bytes } => {
+                if let Some(bytes) = self.try_publish(bytes) {
+                    if self.unsent.len() >= PUBLISH_RETRY_CAPACITY {
+                        tracing::warn!("publish retry queue full; the message will spread by sync");
+                    } else {
+                        self.unsent.push_back((bytes, unix_now() + PUBLISH_RETRY_SECS));
+                    }
+                }
+            }
+            Command::Peers { reply } => {
+                let _ = reply.send(self.peers.values().cloned().collect());
+            }
+            Command::Dial { addr } => {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    tracing::warn!(%addr, error = %e, "dial failed");
+                }
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+        }
+    }
+
+    /// Publishes a frame; gives it back if no peer could take it yet.
+    fn try_publish(&mut self, bytes: Vec<u8>) -> Option<Vec<u8>> {
+        let topic = self.topic.clone();
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes.clone()) {
+            // Duplicate: an earlier attempt already went out.
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => None,
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic | gossipsub::PublishError::AllQueuesFull(_)) => {
+                Some(bytes)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "gossip publish failed; the message will spread by sync");
+                None
+            }
+        }
+    }
+
+    fn retry_unsent(&mut self) {
+        let now = unix_now();
+        let queued = std::mem::take(&mut self.unsent);
+        for (bytes, deadline) in queued {
+            if deadline < now {
+                tracing::info!("no peer took a message in time; it will spread by sync");
+                continue;
+            }
+            if let Some(bytes) = self.try_publish(bytes) {
+                self.unsent.push_back((bytes, deadline));
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = unix_now();
+        for (peer, req) in self.planner.tick(now) {
+            self.send_sync(peer, req);
+        }
+        self.node.periodic(now);
+        self.node.metrics.peers.set(self.peers.len() as i64);
+    }
+
+    fn send_sync(&mut self, peer: PeerId, req: PageRequest) {
+        let request = pb::SyncRequest {
+            hood: self.node.hood().as_bytes().to_vec(),
+            since: req.since,
+            cursor: req.cursor,
+            limit: req.limit,
+            want: Vec::new(),
+        };
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        self.pending_sync.insert(id, peer);
+    }
+
+    fn event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                self.node.listen_addrs_changed(self.swarm.listeners().cloned().collect());
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+                let entry = self.peers.entry(peer_id).or_insert_with(|| PeerInfo {
+                    peer_id: peer_id.to_string(),
+                    address: endpoint.get_remote_address().to_string(),
+                    connections: 0,
+                    rtt_ms: None,
+                    agent: None,
+                });
+                entry.connections = num_established.get();
+                if num_established.get() == 1 {
+                    tracing::info!(%peer_id, "peer connected");
+                    if let Some(req) = self.planner.connected(peer_id, unix_now()) {
+                        self.send_sync(peer_id, req);
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
+                if num_established == 0 {
+                    tracing::info!(%peer_id, "peer disconnected");
+                    self.peers.remove(&peer_id);
+                    self.planner.disconnected(&peer_id);
+                } else if let Some(p) = self.peers.get_mut(&peer_id) {
+                    p.connections = num_established;
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                // Anonymous mode: a message carrying author fields is not ours.
+                let verdict = if message.source.is_some() || message.sequence_number.is_some() {
+                    self.node.metrics.record_gossip_dropped("not_anonymous");
+                    Verdict::Reject(crate::core::verdict::RejectReason::InvalidField {
+                        field: "gossipsub",
+                        why: "message is not anonymous",
+                    })
+                } else {
+                    self.node.ingest(&message.data, unix_now(), Origin::Gossip).verdict
+                };
+                let acceptance = match verdict {
+                    Verdict::Accept => MessageAcceptance::Accept,
+                    Verdict::Ignore(_) => MessageAcceptance::Ignore,
+                    Verdict::Reject(_) => MessageAcceptance::Reject,
+                };
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    acceptance,
+                );
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
+                match message {
+                    request_response::Message::Request { request, channel, .. } => {
+                        let response = self.node.serve_sync(&request);
+                        if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
+                            tracing::debug!(%peer, "sync response not sent (peer gone)");
+                        }
+                    }
+                    request_response::Message::Response { request_id, response } => {
+                        self.pending_sync.remove(&request_id);
+                        self.sync_page(peer, response);
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            })) => {
+                self.pending_sync.remove(&request_id);
+                tracing::debug!(%peer, %error, "sync request failed");
+                self.planner.failed(&peer);
+                self.node.metrics.sync_sessions.get_or_create(&vec![("end".to_owned(), "failed".to_owned())]).inc();
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                if let Some(p) = self.peers.get_mut(&peer_id) {
+                    p.agent = Some(info.agent_version.clone());
+                }
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ev)) => {
+                if let (Ok(rtt), Some(p)) = (ev.result, self.peers.get_mut(&ev.peer)) {
+                    p.rtt_ms = Some(rtt.as_millis() as u64);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                    if !self.swarm.is_connected(&peer) {
+                        let _ = self.swarm.dial(addr.with(Protocol::P2p(peer)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn sync_page(&mut self, peer: PeerId, response: pb::SyncResponse) {
+        let count = response.envelopes.len();
+        let now = unix_now();
+        // Validate everything exactly like gossip, but only up to the page
+        // limit: an oversized page ends the session unprocessed.
+        if count <= crate::core::sync::PAGE_LIMIT as usize {
+            self.node.ingest_batch(&response.envelopes, now, Origin::Sync);
+        }
+        let page = PageResponse { count, next_cursor: response.next_cursor, done: response.done };
+        match self.planner.page(&peer, &page, now) {
+            Ok(next) => self.send_sync(peer, next),
+            Err(end) => {
+                let label = match end {
+                    SessionEnd::Complete => "complete",
+                    SessionEnd::OversizedPage => "oversized_page",
+                    SessionEnd::Endless => "endless",
+                    SessionEnd::Failed => "failed",
+                };
+                if end == SessionEnd::Complete {
+                    if let Some(t) = self.planner.last_complete() {
+                        self.node.set_last_sync(t);
+                    }
+                } else {
+                    tracing::warn!(%peer, reason = label, "sync session ended early");
+                }
+                self.node.metrics.sync_sessions.get_or_create(&vec![("end".to_owned(), label.to_owned())]).inc();
+            }
+        }
+    }
+}

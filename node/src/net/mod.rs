@@ -1,0 +1,13 @@
+//! Networking: the only module that knows libp2p.
+//!
+//! # Layout
+//! - [`behaviour`]: the composed `NetworkBehaviour` and gossipsub settings.
+//! - [`codec`]: the sync protocol's size-capped protobuf codec.
+//! - [`event_loop`]: the one task that owns the `Swarm`, and the cheap
+//!   [`NetClient`] the rest of the node uses to talk to it.
+
+pub mod behaviour;
+pub mod codec;
+pub mod event_loop;
+
+pub use event_loop::{Command, EventLoop, NetClient, NetError, PeerInfo};

@@ -218,6 +218,11 @@ async fn status(State(s): State<ApiState>) -> Json<Value> {
         "pending": ledger.pending_len(),
         "uptime_secs": s.started.elapsed().as_secs(),
         "quota_remaining_this_hour": ledger.quota().remaining(&me, now),
+        "categories": ledger.charter().categories.iter().map(|c| json!({
+            "name": c.name, "max_lifetime_secs": c.max_lifetime_secs, "about_person": c.about_person,
+        })).collect::<Vec<_>>(),
+        "area": ledger.charter().area.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>(),
+        "quorum": ledger.roster().quorum,
     }))
 }
 
@@ -477,7 +482,17 @@ async fn vote(
         Some(r) => Some(enum_field("reason", Some(r), ReportReason::parse, ReportReason::Spam)?),
     };
     let hood = s.node.hood();
-    publish(&s, Payload::Vote(Vote { hood, alert, decision, reason, note: req.note, sent: unix_now() })).await
+    let sent = vote_time(&s.node, &alert);
+    publish(&s, Payload::Vote(Vote { hood, alert, decision, reason, note: req.note, sent })).await
+}
+
+/// A vote is signed later than every vote this node has seen on the alert.
+/// Times are whole seconds and the tally orders votes by (sent, id), so
+/// without this a restore cast in the same second as the hide it answers
+/// could sort before it.
+fn vote_time(node: &Node, alert: &MessageId) -> u64 {
+    let latest = node.replica().ledger().alert(alert).and_then(|m| m.votes.iter().map(|v| v.sent).max());
+    latest.map_or(unix_now(), |t| unix_now().max(t + 1))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,10 @@
+//! The Stoop API client, as a library: the `stoop` CLI, the simulator and
+//! the tests drive nodes through it the way users do.
+//!
+//! # Layout
+//! - [`client`]: finding a node (data directory or URL + token file) and
+//!   calling its HTTP API, with errors mapped to named exit codes.
+//! - [`duration`]: `90s` / `15m` / `6h` / `2d` parsing.
+
+pub mod client;
+pub mod duration;

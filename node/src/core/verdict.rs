@@ -174,6 +174,10 @@ pub enum IgnoreReason {
     /// The same author already reacted or reported this way.
     #[error("already counted")]
     AlreadyCounted,
+    /// Valid, but this node could not store it (disk error); not a protocol
+    /// verdict, and sync will fetch the message again.
+    #[error("could not be stored here")]
+    StoreUnavailable,
 }
 
 impl IgnoreReason {
@@ -187,6 +191,7 @@ impl IgnoreReason {
             Self::PendingFull => "pending_full",
             Self::StaleRoster => "stale_roster",
             Self::AlreadyCounted => "already_counted",
+            Self::StoreUnavailable => "store_unavailable",
         }
     }
 }

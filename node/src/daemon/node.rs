@@ -165,12 +165,16 @@ impl Node {
             }
             Err(e) => {
                 tracing::error!(error = %e, "store write failed; message dropped (sync will refetch it)");
-                Outcome {
+                let outcome = Outcome {
                     id: None,
                     kind: None,
-                    verdict: crate::core::verdict::Verdict::Ignore(crate::core::verdict::IgnoreReason::Duplicate),
+                    verdict: crate::core::verdict::Verdict::Ignore(
+                        crate::core::verdict::IgnoreReason::StoreUnavailable,
+                    ),
                     accepted: Vec::new(),
-                }
+                };
+                self.record(origin, &outcome);
+                outcome
             }
         }
     }

@@ -16,6 +16,7 @@
 //! - [`verdict`]: Accept / Ignore / Reject with named reasons.
 //! - [`ledger`]: the hood state machine that ties the rules together.
 //! - [`sync`]: per-peer sync planning (what to ask, when to stop).
+//! - [`strikes`]: penalizing peers that keep forwarding over-quota alerts.
 
 pub mod area;
 pub mod charter;
@@ -28,6 +29,7 @@ pub mod message;
 pub mod moderation;
 pub mod quota;
 pub mod roster;
+pub mod strikes;
 pub mod sync;
 pub mod text;
 pub mod verdict;

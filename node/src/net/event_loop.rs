@@ -17,6 +17,7 @@ use stoop_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
+use crate::core::strikes::PeerStrikes;
 use crate::core::sync::{PageRequest, PageResponse, SessionEnd, SyncPlanner};
 use crate::core::verdict::Verdict;
 use crate::daemon::node::{Node, Origin};
@@ -125,6 +126,8 @@ pub struct EventLoop {
     pending_sync: BTreeMap<OutboundRequestId, PeerId>,
     /// Bounded by PUBLISH_RETRY_CAPACITY.
     unsent: std::collections::VecDeque<(Vec<u8>, u64)>,
+    /// Bounded by the connected peers (forgotten on disconnect).
+    strikes: PeerStrikes<PeerId>,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -147,6 +150,7 @@ impl EventLoop {
             peers: BTreeMap::new(),
             pending_sync: BTreeMap::new(),
             unsent: std::collections::VecDeque::new(),
+            strikes: PeerStrikes::new(),
         };
         (this, NetClient { tx })
     }
@@ -278,6 +282,7 @@ impl EventLoop {
                     tracing::info!(%peer_id, "peer disconnected");
                     self.peers.remove(&peer_id);
                     self.planner.disconnected(&peer_id);
+                    self.strikes.forget(&peer_id);
                 } else if let Some(p) = self.peers.get_mut(&peer_id) {
                     p.connections = num_established;
                 }
@@ -299,6 +304,13 @@ impl EventLoop {
                 };
                 let acceptance = match verdict {
                     Verdict::Accept => MessageAcceptance::Accept,
+                    Verdict::Ignore(crate::core::verdict::IgnoreReason::OverQuota)
+                        if self.strikes.strike(propagation_source, unix_now()) =>
+                    {
+                        tracing::debug!(peer = %propagation_source, "peer keeps forwarding over-quota alerts");
+                        self.node.metrics.record_gossip_dropped("persistent_over_quota");
+                        MessageAcceptance::Reject
+                    }
                     Verdict::Ignore(_) => MessageAcceptance::Ignore,
                     Verdict::Reject(_) => MessageAcceptance::Reject,
                 };

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 pub const PAGE_LIMIT: u32 = 256;
 /// Most pages one session may take (256 x 4096 = 1M messages).
 pub const MAX_PAGES_PER_SESSION: u32 = 4096;
-/// How often a connected peer is asked again.
+/// How often a connected peer is asked again, by default.
 pub const RESYNC_INTERVAL_SECS: u64 = 300;
 /// Re-ask this far before the last completed sync: gossip can deliver a
 /// message signed a while ago, and the category lifetimes bound how old a
@@ -80,11 +80,12 @@ pub struct SyncPlanner<P: Ord + Clone> {
     /// Time of this node's last completed sync with anyone: a new peer is
     /// asked from there (minus the margin) rather than from the beginning.
     last_complete_any: Option<u64>,
+    resync_secs: u64,
 }
 
 impl<P: Ord + Clone> Default for SyncPlanner<P> {
     fn default() -> Self {
-        Self { peers: BTreeMap::new(), last_complete_any: None }
+        Self { peers: BTreeMap::new(), last_complete_any: None, resync_secs: RESYNC_INTERVAL_SECS }
     }
 }
 
@@ -96,7 +97,13 @@ impl<P: Ord + Clone> SyncPlanner<P> {
 
     /// A planner that already completed a sync at `at` in an earlier run.
     pub fn resuming(at: Option<u64>) -> Self {
-        Self { peers: BTreeMap::new(), last_complete_any: at }
+        Self { last_complete_any: at, ..Self::default() }
+    }
+
+    /// Re-asks each connected peer every `secs` (at least 1) instead of the default.
+    pub fn with_resync_interval(mut self, secs: u64) -> Self {
+        self.resync_secs = secs.max(1);
+        self
     }
 
     fn since_for(&self, peer: &PeerSync) -> u64 {
@@ -173,7 +180,7 @@ impl<P: Ord + Clone> SyncPlanner<P> {
                 }
                 continue;
             }
-            if state.last_attempt.is_none_or(|t| now.saturating_sub(t) >= RESYNC_INTERVAL_SECS) {
+            if state.last_attempt.is_none_or(|t| now.saturating_sub(t) >= self.resync_secs) {
                 due.push(peer.clone());
             }
         }

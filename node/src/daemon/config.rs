@@ -27,7 +27,8 @@ pub enum ConfigError {
 
 /// Keys that may come from `STOOP_*` variables (others, like
 /// `STOOP_DATA_DIR`, belong to the command line).
-const ENV_KEYS: [&str; 7] = ["listen", "api", "mdns", "upnp", "bootstrap", "cache_mib", "max_connections"];
+const ENV_KEYS: [&str; 8] =
+    ["listen", "api", "mdns", "upnp", "bootstrap", "cache_mib", "max_connections", "resync_secs"];
 
 /// Everything a node can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +48,8 @@ pub struct Config {
     pub cache_mib: u64,
     /// Most established connections.
     pub max_connections: u32,
+    /// How often each connected peer is asked for what this node missed.
+    pub resync_secs: u64,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             bootstrap: Vec::new(),
             cache_mib: 8,
             max_connections: 64,
+            resync_secs: crate::core::sync::RESYNC_INTERVAL_SECS,
         }
     }
 }
@@ -114,6 +118,9 @@ impl Config {
             self.api.parse().map_err(|e| ConfigError::Value { key: "api", why: format!("{:?}: {e}", self.api) })?;
         if !(1..=1024).contains(&self.cache_mib) {
             return Err(ConfigError::Value { key: "cache_mib", why: "must be 1..=1024".into() });
+        }
+        if !(1..=86_400).contains(&self.resync_secs) {
+            return Err(ConfigError::Value { key: "resync_secs", why: "must be 1..=86400".into() });
         }
         if self.max_connections == 0 {
             return Err(ConfigError::Value { key: "max_connections", why: "must be at least 1".into() });

@@ -114,14 +114,15 @@ fn toml_text(c: &Config) -> String {
     let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
     format!(
         "# Stoop node configuration. Every key can also be set with a STOOP_<KEY> variable.\n\
-         listen = [{}]\napi = {:?}\nmdns = {}\nupnp = {}\nbootstrap = [{}]\ncache_mib = {}\nmax_connections = {}\n",
+         listen = [{}]\napi = {:?}\nmdns = {}\nupnp = {}\nbootstrap = [{}]\ncache_mib = {}\nmax_connections = {}\nresync_secs = {}\n",
         list(&c.listen),
         c.api,
         c.mdns,
         c.upnp,
         list(&c.bootstrap),
         c.cache_mib,
-        c.max_connections
+        c.max_connections,
+        c.resync_secs
     )
 }
 
@@ -253,7 +254,7 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
         }
     }
     let peer_id = node_key.public().to_peer_id().to_string();
-    let (event_loop, net) = EventLoop::new(swarm, node.clone(), topic);
+    let (event_loop, net) = EventLoop::new(swarm, node.clone(), topic, settings.config.resync_secs);
     let (stop_tx, stop_rx) = watch::channel(false);
     let net_task = tokio::spawn(event_loop.run(stop_rx.clone()));
 

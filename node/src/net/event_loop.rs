@@ -138,9 +138,9 @@ impl std::fmt::Debug for EventLoop {
 
 impl EventLoop {
     /// Wraps a built swarm; returns the loop and its client handle.
-    pub fn new(swarm: Swarm<Behaviour>, node: Arc<Node>, topic: IdentTopic) -> (Self, NetClient) {
+    pub fn new(swarm: Swarm<Behaviour>, node: Arc<Node>, topic: IdentTopic, resync_secs: u64) -> (Self, NetClient) {
         let (tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
-        let planner = SyncPlanner::resuming(node.last_sync());
+        let planner = SyncPlanner::resuming(node.last_sync()).with_resync_interval(resync_secs);
         let this = Self {
             swarm,
             commands,

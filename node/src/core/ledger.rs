@@ -587,6 +587,10 @@ impl Ledger {
         if j.sent > invite.expires {
             return Err(RejectReason::InviteExpired.into());
         }
+        // The embedded invite obeys the same lifetime cap as a gossiped one.
+        if invite.expires - invite.sent > MAX_INVITE_LIFETIME_SECS {
+            return Err(RejectReason::InvalidField { field: "expires", why: "invites last at most 30 days" }.into());
+        }
         if j.sent < invite.sent {
             return Err(RejectReason::InvalidField { field: "sent", why: "join signed before its invite" }.into());
         }

@@ -330,6 +330,11 @@ fn row15_invite_reused_expired_or_from_a_non_member() -> TestResult {
     let j = f.join(&invite, &ticket, &seeded_key("c"), T0 + 1)?;
     assert_eq!(reject_code(&post(&mut l, &j, T0 + 1)), "inviter_not_member");
 
+    // An embedded invite longer than 30 days is refused like a gossiped one.
+    let (invite, ticket) = f.invite(&f.founders[0], T0, T0 + 31 * 86_400)?;
+    let j = f.join(&invite, &ticket, &seeded_key("long"), T0 + 1)?;
+    assert_eq!(reject_code(&post(&mut l, &j, T0 + 1)), "invalid_field");
+
     // A join whose ticket signature is from another key.
     let (invite, _) = f.invite(&f.founders[0], T0, T0 + 60)?;
     let wrong_ticket = seeded_key("not-the-ticket");

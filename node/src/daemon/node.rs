@@ -257,10 +257,11 @@ impl Node {
         let limit = req.limit.clamp(1, PAGE_LIMIT) as usize;
         let cursor = (!req.cursor.is_empty()).then_some(req.cursor.as_slice());
         match store.page(req.since, cursor, limit) {
-            Ok((mut envelopes, next)) => {
-                // Keep the response under its byte budget; the cursor of a
-                // shortened page is not known, so a long page simply ends
-                // early and the peer asks again from `since` next round.
+            Ok((envelopes, next)) => {
+                // Keep the response under its byte budget. A shortened page
+                // is asked for again with exactly that many envelopes, so its
+                // cursor points right after the last one sent and the peer
+                // resumes there instead of skipping the rest.
                 let mut total = 0;
                 let keep = envelopes
                     .iter()
@@ -268,15 +269,20 @@ impl Node {
                         total += e.len();
                         total <= MAX_SYNC_RESPONSE_BYTES
                     })
-                    .count();
-                let truncated = keep < envelopes.len();
-                envelopes.truncate(keep);
-                let done = next.is_none() && !truncated;
-                pb::SyncResponse {
-                    envelopes,
-                    next_cursor: if truncated { Vec::new() } else { next.unwrap_or_default() },
-                    done,
+                    .count()
+                    .max(1);
+                if keep < envelopes.len() {
+                    return match store.page(req.since, cursor, keep) {
+                        Ok((envelopes, next)) => {
+                            pb::SyncResponse { envelopes, done: next.is_none(), next_cursor: next.unwrap_or_default() }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not serve a sync page");
+                            pb::SyncResponse { envelopes: Vec::new(), next_cursor: Vec::new(), done: true }
+                        }
+                    };
                 }
+                pb::SyncResponse { envelopes, done: next.is_none(), next_cursor: next.unwrap_or_default() }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not serve a sync page");

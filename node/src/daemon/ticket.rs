@@ -13,8 +13,9 @@ use crate::core::keys::AuthorKey;
 
 /// Text prefix of an encoded ticket (versioned).
 pub const TICKET_PREFIX: &str = "stoop1:";
-/// Longest ticket text accepted.
-const MAX_TICKET_LEN: usize = 16 * 1024;
+/// Longest ticket text accepted: room for a maximum-size charter (16 KiB)
+/// plus the invite, after base64's 4/3 growth.
+const MAX_TICKET_LEN: usize = 32 * 1024;
 
 /// Why a ticket could not be used.
 #[derive(Debug, thiserror::Error)]

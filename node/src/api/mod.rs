@@ -658,3 +658,43 @@ async fn events(State(s): State<ApiState>) -> Sse<impl Stream<Item = Result<Even
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
+
+/// Entry points for the fuzz targets in `fuzz/` (not used by the node).
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// Parses `data` as every request body the API accepts, and builds an
+    /// alert from it when it parses as one: never panics.
+    pub fn parse_bodies(data: &[u8]) {
+        if let Ok(req) = serde_json::from_slice::<AlertRequest>(data)
+            && let Ok(f) = crate::testkit::HoodFixture::new(1, 1)
+        {
+            let _ = build_alert(f.charter.charter(), f.hood(), req, MsgType::Alert, None, 1_800_000_000);
+        }
+        let _ = serde_json::from_slice::<ListQuery>(data);
+        let _ = serde_json::from_slice::<ReactRequest>(data);
+        let _ = serde_json::from_slice::<ReportRequest>(data);
+        let _ = serde_json::from_slice::<VoteRequest>(data);
+        let _ = serde_json::from_slice::<SignedRequest>(data);
+        let _ = serde_json::from_slice::<RosterRequest>(data);
+        let _ = serde_json::from_slice::<RevokeRequest>(data);
+        let _ = optional_json::<CancelRequest>(data);
+        let _ = optional_json::<InviteRequest>(data);
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn parse_bodies_takes_anything() {
+            for body in [
+                &b""[..],
+                b"{",
+                b"{\"category\":\"safety\",\"event\":\"e\",\"headline\":\"h\",\"severity\":\"x\"}",
+                &[0xff, 0x00],
+            ] {
+                super::parse_bodies(body);
+            }
+        }
+    }
+}

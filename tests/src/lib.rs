@@ -41,6 +41,24 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Opt
     }
 }
 
+/// On failure, adds the last lines of each node's log to the error, so a
+/// failure in CI can be diagnosed from its output alone.
+pub fn with_logs<T>(nodes: &[Node], result: TestResult<T>) -> TestResult<T> {
+    result.map_err(|e| {
+        let mut msg = e.to_string();
+        for (i, n) in nodes.iter().enumerate() {
+            let log = n.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines.get(lines.len().saturating_sub(LOG_TAIL_LINES)..).unwrap_or_default();
+            msg.push_str(&format!("\n--- node{i} log (last {} lines) ---\n{}", tail.len(), tail.join("\n")));
+        }
+        msg.into()
+    })
+}
+
+/// Log lines [`with_logs`] shows per node.
+const LOG_TAIL_LINES: usize = 40;
+
 /// A `stoopd` process with its data directory.
 #[derive(Debug)]
 pub struct Node {

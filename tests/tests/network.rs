@@ -6,7 +6,7 @@ use serde_json::json;
 use stoop_node::core::message::{Alert, Certainty, MsgType, Payload, Severity, Status, Urgency};
 use stoop_node::daemon::datadir::read_author_key;
 use stoop_node::testkit::unix_now;
-use stoop_tests::{Node, TestResult, WAIT, wait_for};
+use stoop_tests::{Node, TestResult, WAIT, wait_for, with_logs};
 
 fn hood_of(node: &Node) -> TestResult<stoop_node::core::ids::HoodId> {
     let (_, v) = node.get("/v1/status")?;
@@ -35,16 +35,19 @@ fn network(tmp: &tempfile::TempDir, n: usize) -> TestResult<Vec<Node>> {
 fn five_nodes_an_alert_posted_on_one_appears_on_all() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let nodes = network(&tmp, 5)?;
-    let id = nodes[0].post_alert("Tree down on Elm")?;
-    for (i, n) in nodes.iter().enumerate() {
-        wait_for(WAIT, &format!("node{i} to show the alert"), || n.alert_state(&id).filter(|s| s == "visible"))?;
-    }
-    // And from a joined member back to everyone.
-    let id = nodes[4].post_alert("Power out on Oak")?;
-    for (i, n) in nodes.iter().enumerate() {
-        wait_for(WAIT, &format!("node{i} to show the member's alert"), || n.alert_state(&id))?;
-    }
-    Ok(())
+    let result = (|| {
+        let id = nodes[0].post_alert("Tree down on Elm")?;
+        for (i, n) in nodes.iter().enumerate() {
+            wait_for(WAIT, &format!("node{i} to show the alert"), || n.alert_state(&id).filter(|s| s == "visible"))?;
+        }
+        // And from a joined member back to everyone.
+        let id = nodes[4].post_alert("Power out on Oak")?;
+        for (i, n) in nodes.iter().enumerate() {
+            wait_for(WAIT, &format!("node{i} to show the member's alert"), || n.alert_state(&id))?;
+        }
+        Ok(())
+    })();
+    with_logs(&nodes, result)
 }
 
 #[test]

@@ -22,6 +22,25 @@ pub const RESYNC_INTERVAL_SECS: u64 = 300;
 pub const RESYNC_MARGIN_SECS: u64 = 3600;
 /// A page not answered within this time ends the session.
 pub const PAGE_TIMEOUT_SECS: u64 = 30;
+/// A gap-triggered sync with a peer waits at least this long after the last
+/// attempt with it, so a stream of messages we cannot place (a spammer's, or
+/// a burst from a member whose join we lack) costs at most one session per
+/// peer per window.
+pub const GAP_RESYNC_MIN_SECS: u64 = 5;
+/// A message learned by sync that was signed this recently is gossiped on:
+/// it may have reached us only by sync because its gossip copy arrived where
+/// the message was already known (and so was not forwarded), and peers that
+/// missed it would otherwise reject what depends on it (a new member's
+/// alerts) until their next periodic sync. Older messages are history that
+/// every peer gets by sync anyway. Matches the gossip duplicate-cache window.
+pub const FRESH_RELAY_SECS: u64 = 120;
+
+/// Whether a message signed at `sent`, accepted from sync at `now`, should be
+/// gossiped on (see [`FRESH_RELAY_SECS`]). Future-dated messages within the
+/// skew bound count as fresh.
+pub fn relay_after_sync(sent: u64, now: u64) -> bool {
+    sent.saturating_add(FRESH_RELAY_SECS) >= now
+}
 
 /// One page request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +182,18 @@ impl<P: Ord + Clone> SyncPlanner<P> {
         }
     }
 
+    /// Gossip from `peer` referred to history this node lacks (an author or
+    /// inviter it does not know as a member): sync with that peer now, unless
+    /// a session is running or one started less than
+    /// [`GAP_RESYNC_MIN_SECS`] ago.
+    pub fn gap(&mut self, peer: &P, now: u64) -> Option<PageRequest> {
+        let state = self.peers.get(peer)?;
+        if state.last_attempt.is_some_and(|t| now.saturating_sub(t) < GAP_RESYNC_MIN_SECS) {
+            return None;
+        }
+        self.start(peer, now)
+    }
+
     /// A request failed.
     pub fn failed(&mut self, peer: &P) {
         if let Some(state) = self.peers.get_mut(peer) {
@@ -244,6 +275,28 @@ mod tests {
         assert_eq!(p.active(), 1);
         p.disconnected(&"a");
         assert!(p.tick(10 * RESYNC_INTERVAL_SECS).is_empty());
+    }
+
+    #[test]
+    fn a_gap_syncs_now_but_at_most_once_per_window() {
+        let mut p = SyncPlanner::new();
+        assert_eq!(p.gap(&"a", 0), None, "unknown peer");
+        p.connected("a", 0);
+        assert_eq!(p.gap(&"a", 1), None, "session in flight");
+        assert_eq!(p.page(&"a", &page(0, b"", true), 1), Err(SessionEnd::Complete));
+        assert_eq!(p.gap(&"a", GAP_RESYNC_MIN_SECS - 1), None, "too soon after the last attempt");
+        let req = p.gap(&"a", GAP_RESYNC_MIN_SECS);
+        assert_eq!(req.map(|r| r.since), Some(0), "asks from the last complete sync minus the margin");
+        assert_eq!(p.gap(&"a", 10 * GAP_RESYNC_MIN_SECS), None, "one session at a time");
+    }
+
+    #[test]
+    fn only_fresh_synced_messages_are_relayed() {
+        assert!(relay_after_sync(1_000, 1_000));
+        assert!(relay_after_sync(1_000, 1_000 + FRESH_RELAY_SECS));
+        assert!(!relay_after_sync(1_000, 1_001 + FRESH_RELAY_SECS));
+        assert!(relay_after_sync(1_030, 1_000), "slightly future-dated");
+        assert!(relay_after_sync(u64::MAX, 0), "no overflow");
     }
 
     #[test]

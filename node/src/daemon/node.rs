@@ -179,8 +179,9 @@ impl Node {
         }
     }
 
-    /// Validates and stores a page of frames (sync) with one store pass.
-    pub fn ingest_batch(&self, frames: &[Vec<u8>], now: u64, origin: Origin) {
+    /// Validates and stores a page of frames (sync) with one store pass;
+    /// returns what was accepted (empty if the store failed).
+    pub fn ingest_batch(&self, frames: &[Vec<u8>], now: u64, origin: Origin) -> Vec<Accepted> {
         let result = self.replica().ingest_batch(frames, now);
         match result {
             Ok(outcomes) => {
@@ -188,8 +189,12 @@ impl Node {
                     self.record(origin, o);
                     self.announce(&o.accepted);
                 }
+                outcomes.into_iter().flat_map(|o| o.accepted).collect()
             }
-            Err(e) => tracing::error!(error = %e, "store write failed during sync"),
+            Err(e) => {
+                tracing::error!(error = %e, "store write failed during sync");
+                Vec::new()
+            }
         }
     }
 

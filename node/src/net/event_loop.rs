@@ -17,9 +17,10 @@ use stoop_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
+use crate::core::ledger::Accepted;
 use crate::core::strikes::PeerStrikes;
-use crate::core::sync::{PageRequest, PageResponse, SessionEnd, SyncPlanner};
-use crate::core::verdict::Verdict;
+use crate::core::sync::{PageRequest, PageResponse, SessionEnd, SyncPlanner, relay_after_sync};
+use crate::core::verdict::{RejectReason, Verdict};
 use crate::daemon::node::{Node, Origin};
 use crate::testkit::unix_now;
 
@@ -220,6 +221,20 @@ impl EventLoop {
         }
     }
 
+    /// Gossips accepted messages that did not arrive as this gossip message
+    /// and are recent enough that peers may still lack them (see
+    /// [`relay_after_sync`]). Envelopes are canonical (the ledger refuses any
+    /// other encoding), so re-encoding gives back the exact signed bytes.
+    fn relay_fresh<'a>(&mut self, accepted: impl Iterator<Item = &'a Accepted>) {
+        let now = unix_now();
+        let fresh: Vec<Vec<u8>> =
+            accepted.filter(|a| relay_after_sync(a.payload.sent(), now)).map(|a| a.envelope.to_bytes()).collect();
+        for bytes in fresh {
+            // No peer yet: the message is stored and spreads by sync.
+            let _ = self.try_publish(bytes);
+        }
+    }
+
     fn retry_unsent(&mut self) {
         let now = unix_now();
         let queued = std::mem::take(&mut self.unsent);
@@ -300,7 +315,20 @@ impl EventLoop {
                         why: "message is not anonymous",
                     })
                 } else {
-                    self.node.ingest(&message.data, unix_now(), Origin::Gossip).verdict
+                    let outcome = self.node.ingest(&message.data, unix_now(), Origin::Gossip);
+                    // Messages this one released from the pending buffer were
+                    // ignored (so not forwarded) when they arrived.
+                    let own = outcome.id;
+                    self.relay_fresh(outcome.accepted.iter().filter(|a| Some(a.envelope.id()) != own));
+                    if let Verdict::Reject(RejectReason::NotMember | RejectReason::InviterNotMember) = outcome.verdict
+                        && let Some(req) = self.planner.gap(&propagation_source, unix_now())
+                    {
+                        // Likely a join we missed rather than an outsider:
+                        // ask the forwarder for the history now.
+                        tracing::debug!(peer = %propagation_source, "unknown author; syncing now");
+                        self.send_sync(propagation_source, req);
+                    }
+                    outcome.verdict
                 };
                 let acceptance = match verdict {
                     Verdict::Accept => MessageAcceptance::Accept,
@@ -376,7 +404,8 @@ impl EventLoop {
         // Validate everything exactly like gossip, but only up to the page
         // limit: an oversized page ends the session unprocessed.
         if count <= crate::core::sync::PAGE_LIMIT as usize {
-            self.node.ingest_batch(&response.envelopes, now, Origin::Sync);
+            let accepted = self.node.ingest_batch(&response.envelopes, now, Origin::Sync);
+            self.relay_fresh(accepted.iter());
         }
         let page = PageResponse { count, next_cursor: response.next_cursor, done: response.done };
         match self.planner.page(&peer, &page, now) {

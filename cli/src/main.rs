@@ -264,6 +264,15 @@ fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
+/// A membership time for the table: founders join at 0, and a member who
+/// was never revoked has no revocation time.
+fn member_time(v: &serde_json::Value, none: &str) -> String {
+    match v.as_u64() {
+        Some(0) | None => none.to_owned(),
+        Some(t) => age(t),
+    }
+}
+
 fn age(sent: u64) -> String {
     let d = unix_now().saturating_sub(sent);
     match d {
@@ -570,8 +579,8 @@ fn run(cli: Cli) -> Result<(), ClientError> {
                 for m in v["members"].as_array().into_iter().flatten() {
                     t.add_row(vec![
                         m["key"].as_str().unwrap_or("").to_owned(),
-                        m["since"].to_string(),
-                        m["revoked_at"].to_string(),
+                        member_time(&m["since"], "founder"),
+                        member_time(&m["revoked_at"], "-"),
                     ]);
                 }
                 println!("{t}");

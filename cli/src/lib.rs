@@ -2,9 +2,11 @@
 //! the tests drive nodes through it the way users do.
 //!
 //! # Layout
+//! - [`cap`]: CAP 1.2 export and import (pure functions over JSON and XML).
 //! - [`client`]: finding a node (data directory or URL + token file) and
 //!   calling its HTTP API, with errors mapped to named exit codes.
 //! - [`duration`]: `90s` / `15m` / `6h` / `2d` parsing.
 
+pub mod cap;
 pub mod client;
 pub mod duration;

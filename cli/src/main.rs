@@ -4,12 +4,14 @@
 //! Exit codes: 0 ok, 1 other failure, 2 bad usage, 3 node unreachable,
 //! 4 unauthorized, 5 rejected (with the named reason), 6 not found.
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
+use stoop_cli::cap::{self, CapError, ImportKind};
 use stoop_cli::client::{Client, ClientError};
 use stoop_cli::duration::parse_duration;
 use stoop_node::core::ids::{Digest32, HoodId};
@@ -155,10 +157,31 @@ enum Command {
     /// Membership commands.
     #[command(subcommand)]
     Members(MembersCommand),
+    /// Export or import alerts as CAP 1.2 (OASIS Common Alerting Protocol) XML.
+    #[command(subcommand)]
+    Cap(CapCommand),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CapCommand {
+    /// Print one alert as a CAP 1.2 document.
+    Export {
+        /// Alert id.
+        id: String,
+    },
+    /// Post a CAP 1.2 document as an alert signed by this node's author key
+    /// (an Update or Cancel must reference a Stoop alert).
+    Import {
+        /// The CAP file, or - for standard input.
+        file: PathBuf,
+        /// Geohash cell inside the hood, when the document has no geohash geocode.
+        #[arg(long)]
+        area: Option<String>,
     },
 }
 
@@ -310,16 +333,6 @@ fn alert_row(a: &Value) -> Vec<String> {
 const FEED_HEADER: [&str; 7] = ["ID", "SENT", "CATEGORY", "HEADLINE", "STATE", "SEEN", "REPORTS"];
 
 fn alert_body(c: &Client, f: &AlertFields) -> Result<Value, ClientError> {
-    // The profiling guard, before anything is signed; the node applies the same rule.
-    let status = c.get("/v1/status")?;
-    let about_person = status["categories"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|cat| cat["name"] == f.category.as_str() && cat["about_person"] == true);
-    if about_person && let Err(e) = check_profiling("description", &f.description) {
-        return Err(ClientError::Rejected { reason: e.code().to_owned(), message: e.to_string() });
-    }
     let mut body = json!({
         "category": f.category, "event": f.event, "headline": f.headline,
         "description": f.description, "instruction": f.instruction,
@@ -338,6 +351,8 @@ fn alert_body(c: &Client, f: &AlertFields) -> Result<Value, ClientError> {
     if let Some(e) = f.expires {
         body["expires_in"] = json!(e);
     }
+    // The profiling guard, before anything is signed; the node applies the same rule.
+    profiling_guard(c, &body)?;
     Ok(body)
 }
 
@@ -369,6 +384,69 @@ fn signed_vote(
     let sent = latest.map_or(unix_now(), |t| unix_now().max(t + 1));
     let env = Payload::Vote(Vote { hood, alert, decision, reason, note: note.to_owned(), sent }).seal(&key);
     c.post("/v1/messages", &json!({ "envelope": hex::encode(env.to_bytes()) }))
+}
+
+fn cap_error(e: CapError) -> ClientError {
+    ClientError::Rejected { reason: e.code().to_owned(), message: e.to_string() }
+}
+
+fn cap(cli: &Cli, c: &Client, cmd: &CapCommand) -> Result<(), ClientError> {
+    match cmd {
+        CapCommand::Export { id } => {
+            let v = c.get(&format!("/v1/alerts/{}", id_arg(id)?))?;
+            let alert = &v["alert"];
+            let original = match alert["references"].as_str() {
+                Some(r) => Some(c.get(&format!("/v1/alerts/{}", id_arg(r)?))?["alert"].clone()),
+                None => None,
+            };
+            let status = c.get("/v1/status")?;
+            let (hood, name) = (status["hood"].as_str().unwrap_or(""), status["hood_name"].as_str().unwrap_or(""));
+            print!("{}", cap::export(alert, original.as_ref(), hood, name).map_err(cap_error)?);
+        }
+        CapCommand::Import { file, area } => {
+            let cannot = |e: std::io::Error| ClientError::Usage(format!("cannot read {}: {e}", file.display()));
+            let reader: Box<dyn Read> = if file.as_os_str() == "-" {
+                Box::new(std::io::stdin())
+            } else {
+                Box::new(std::fs::File::open(file).map_err(cannot)?)
+            };
+            // One byte over the cap is enough for import to say it is too large.
+            let mut xml = String::new();
+            reader.take(cap::MAX_CAP_BYTES as u64 + 1).read_to_string(&mut xml).map_err(cannot)?;
+            let mut imported = cap::import(&xml, unix_now()).map_err(cap_error)?;
+            if let Some(area) = area {
+                imported.body["area"] = json!(area);
+            }
+            for note in &imported.notes {
+                eprintln!("stoop: note: {note}");
+            }
+            let (path, what) = match &imported.kind {
+                ImportKind::Alert => ("/v1/alerts".to_owned(), "posted"),
+                ImportKind::Update(id) => (format!("/v1/alerts/{}/update", id_arg(id)?), "updated"),
+                ImportKind::Cancel(id) => (format!("/v1/alerts/{}/cancel", id_arg(id)?), "cancelled"),
+            };
+            profiling_guard(c, &imported.body)?;
+            created(cli, &c.post(&path, &imported.body)?, what);
+        }
+    }
+    Ok(())
+}
+
+/// The profiling guard on a request body, before anything is signed.
+fn profiling_guard(c: &Client, body: &Value) -> Result<(), ClientError> {
+    let (Some(category), Some(description)) = (body["category"].as_str(), body["description"].as_str()) else {
+        return Ok(());
+    };
+    let status = c.get("/v1/status")?;
+    let about_person = status["categories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|cat| cat["name"] == category && cat["about_person"] == true);
+    if about_person && let Err(e) = check_profiling("description", description) {
+        return Err(ClientError::Rejected { reason: e.code().to_owned(), message: e.to_string() });
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<(), ClientError> {
@@ -552,6 +630,7 @@ fn run(cli: Cli) -> Result<(), ClientError> {
                 println!("{}", code.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
             }
         }
+        Command::Cap(cmd) => cap(&cli, &c, cmd)?,
         Command::Peers => {
             let v = c.get("/v1/peers")?;
             if cli.json {

@@ -198,3 +198,47 @@ fn error_paths_have_their_exit_codes_and_one_line() -> TestResult {
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     Ok(())
 }
+
+#[test]
+fn cap_export_and_import_round_trip_and_media_is_refused() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let nodes = join_all(&tmp, 2)?;
+    let id = post(&nodes[0], "Tree down on Elm & Oak")?;
+    let xml = ok(&nodes[0], &["cap", "export", &id])?;
+    assert!(xml.contains("<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">"), "{xml}");
+    assert!(xml.contains("<headline>Tree down on Elm &amp; Oak</headline>"), "{xml}");
+    assert!(xml.contains(&format!("<identifier>stoop:{id}</identifier>")), "{xml}");
+
+    // A member re-posts it from the CAP file: a new alert, signed by them.
+    let file = tmp.path().join("alert.xml");
+    std::fs::write(&file, &xml)?;
+    let v = json(&nodes[1], &["cap", "import", &file.to_string_lossy()])?;
+    let imported = v["id"].as_str().ok_or("no id")?.to_owned();
+    assert_ne!(imported, id);
+    wait_for(WAIT, "the imported alert on the founder", || state_on(&nodes[0], &imported))?;
+    let shown = json(&nodes[0], &["show", &imported])?;
+    assert_eq!(shown["alert"]["headline"], "Tree down on Elm & Oak");
+    assert_eq!(shown["alert"]["category"], "safety");
+
+    // Media is refused before anything is signed, with the named reason.
+    let with_media = xml.replace(
+        "</info>",
+        "<resource><resourceDesc>doorbell clip</resourceDesc><mimeType>video/mp4</mimeType></resource></info>",
+    );
+    std::fs::write(&file, with_media)?;
+    let before = json(&nodes[1], &["feed"])?["alerts"].as_array().map_or(0, Vec::len);
+    let out = stoop(&nodes[1], &["cap", "import", &file.to_string_lossy()])?;
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("stoop: rejected (media_not_allowed)") && err.lines().count() == 1, "{err}");
+    assert_eq!(json(&nodes[1], &["feed"])?["alerts"].as_array().map_or(0, Vec::len), before);
+
+    // Not CAP at all: a clear line and exit 5, and a missing file is bad usage.
+    std::fs::write(&file, "<html><body>hi</body></html>")?;
+    let out = stoop(&nodes[1], &["cap", "import", &file.to_string_lossy()])?;
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_cap"));
+    let out = stoop(&nodes[1], &["cap", "import", "/nonexistent/alert.xml"])?;
+    assert_eq!(out.status.code(), Some(2));
+    Ok(())
+}

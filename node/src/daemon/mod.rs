@@ -2,12 +2,14 @@
 //! binary and the tests call the same way.
 //!
 //! # Layout
+//! - [`clock`]: the wall clock (system time plus an optional offset).
 //! - [`config`]: `stoop.toml` + `STOOP_*` + flags.
 //! - [`datadir`]: keys, token and address files, with permission checks.
 //! - [`node`]: shared state (replica, live feed, metrics).
 //! - [`metrics`]: Prometheus registry.
 //! - [`ticket`]: invite tickets.
 
+pub mod clock;
 pub mod config;
 pub mod datadir;
 pub mod metrics;
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use libp2p::{SwarmBuilder, identity, noise, tcp, yamux};
 use tokio::sync::watch;
 
+use self::clock::{CLOCK_OFFSET_ENV, Clock};
 use self::config::{Config, ConfigError, Settings};
 use self::datadir::{DataDir, DataDirError};
 use self::node::Node;
@@ -209,12 +212,19 @@ pub fn settings(dir: &DataDir, overrides: &Overrides) -> Result<Settings, Daemon
 pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     let node_key = dir.node_key()?;
     let author = dir.author_key()?;
+    let clock = Clock::from_env()?;
+    if clock.offset_secs() != 0 {
+        tracing::warn!(
+            offset_secs = clock.offset_secs(),
+            "the node's clock is shifted from the system clock ({CLOCK_OFFSET_ENV})"
+        );
+    }
     let cache = settings.config.cache_mib * 1024 * 1024;
     let store = Store::open(&StoreConfig { path: dir.store_dir(), cache_bytes: cache, temporary: false })?;
     let (replica, report) = Replica::open(store)?;
     tracing::info!(messages = report.messages, repaired = report.repaired, dropped = report.dropped, "store opened");
     let hood = replica.ledger().hood();
-    let node = Arc::new(Node::new(replica, author, Some(dir.clone())));
+    let node = Arc::new(Node::new(replica, author, Some(dir.clone())).with_clock(clock));
     let topic = hood_topic(&hood);
 
     // LAN discovery and router port mapping are pointless for a node that
@@ -317,7 +327,7 @@ async fn deliver_outbox(dir: DataDir, node: Arc<Node>, net: NetClient, mut stop:
         let mut left = Vec::new();
         for frame in frames {
             let _ = net.publish(frame.clone()).await;
-            let outcome = node.ingest(&frame, unix_now(), node::Origin::Local);
+            let outcome = node.ingest(&frame, node.now(), node::Origin::Local);
             match outcome.verdict {
                 Verdict::Accept | Verdict::Ignore(IgnoreReason::Duplicate) => {
                     tracing::info!(kind = outcome.kind.map_or("unknown", |k| k.name()), "outbox message delivered");

@@ -21,7 +21,6 @@ use crate::core::strikes::PeerStrikes;
 use crate::core::sync::{PageRequest, PageResponse, SessionEnd, SyncPlanner};
 use crate::core::verdict::Verdict;
 use crate::daemon::node::{Node, Origin};
-use crate::testkit::unix_now;
 
 /// Frames whose gossip publish found no subscribed peer yet, retried each
 /// second until it works or [`PUBLISH_RETRY_SECS`] pass (they are stored
@@ -55,6 +54,9 @@ pub struct PeerInfo {
     pub rtt_ms: Option<u64>,
     /// identify agent string.
     pub agent: Option<String>,
+    /// This node's gossipsub score of the peer (negative after invalid
+    /// frames; below -1,000 the peer is graylisted). Read when asked.
+    pub score: Option<f64>,
 }
 
 /// What the rest of the node can ask the network to do.
@@ -186,12 +188,14 @@ impl EventLoop {
                     if self.unsent.len() >= PUBLISH_RETRY_CAPACITY {
                         tracing::warn!("publish retry queue full; the message will spread by sync");
                     } else {
-                        self.unsent.push_back((bytes, unix_now() + PUBLISH_RETRY_SECS));
+                        self.unsent.push_back((bytes, self.node.now() + PUBLISH_RETRY_SECS));
                     }
                 }
             }
             Command::Peers { reply } => {
-                let _ = reply.send(self.peers.values().cloned().collect());
+                let gossip = &self.swarm.behaviour().gossipsub;
+                let peers = self.peers.iter().map(|(id, p)| PeerInfo { score: gossip.peer_score(id), ..p.clone() });
+                let _ = reply.send(peers.collect());
             }
             Command::Dial { addr } => {
                 if let Err(e) = self.swarm.dial(addr.clone()) {
@@ -221,7 +225,7 @@ impl EventLoop {
     }
 
     fn retry_unsent(&mut self) {
-        let now = unix_now();
+        let now = self.node.now();
         let queued = std::mem::take(&mut self.unsent);
         for (bytes, deadline) in queued {
             if deadline < now {
@@ -235,7 +239,7 @@ impl EventLoop {
     }
 
     fn tick(&mut self) {
-        let now = unix_now();
+        let now = self.node.now();
         for (peer, req) in self.planner.tick(now) {
             self.send_sync(peer, req);
         }
@@ -268,11 +272,12 @@ impl EventLoop {
                     connections: 0,
                     rtt_ms: None,
                     agent: None,
+                    score: None,
                 });
                 entry.connections = num_established.get();
                 if num_established.get() == 1 {
                     tracing::info!(%peer_id, "peer connected");
-                    if let Some(req) = self.planner.connected(peer_id, unix_now()) {
+                    if let Some(req) = self.planner.connected(peer_id, self.node.now()) {
                         self.send_sync(peer_id, req);
                     }
                 }
@@ -300,12 +305,12 @@ impl EventLoop {
                         why: "message is not anonymous",
                     })
                 } else {
-                    self.node.ingest(&message.data, unix_now(), Origin::Gossip).verdict
+                    self.node.ingest(&message.data, self.node.now(), Origin::Gossip).verdict
                 };
                 let acceptance = match verdict {
                     Verdict::Accept => MessageAcceptance::Accept,
                     Verdict::Ignore(crate::core::verdict::IgnoreReason::OverQuota)
-                        if self.strikes.strike(propagation_source, unix_now()) =>
+                        if self.strikes.strike(propagation_source, self.node.now()) =>
                     {
                         tracing::debug!(peer = %propagation_source, "peer keeps forwarding over-quota alerts");
                         self.node.metrics.record_gossip_dropped("persistent_over_quota");
@@ -372,7 +377,7 @@ impl EventLoop {
 
     fn sync_page(&mut self, peer: PeerId, response: pb::SyncResponse) {
         let count = response.envelopes.len();
-        let now = unix_now();
+        let now = self.node.now();
         // Validate everything exactly like gossip, but only up to the page
         // limit: an oversized page ends the session unprocessed.
         if count <= crate::core::sync::PAGE_LIMIT as usize {

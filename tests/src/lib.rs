@@ -82,6 +82,11 @@ impl Node {
 
     /// Joins with a ticket and starts.
     pub fn join(dir: &Path, ticket: &str) -> TestResult<Self> {
+        Self::join_with_env(dir, ticket, &[])
+    }
+
+    /// Joins with a ticket and starts with extra environment variables.
+    pub fn join_with_env(dir: &Path, ticket: &str, env: &[(&str, &str)]) -> TestResult<Self> {
         let d = dir.to_string_lossy();
         let mut args = vec!["join", "--data-dir", &d];
         args.extend(LOOPBACK);
@@ -90,7 +95,7 @@ impl Node {
         if !out.status.success() {
             return Err(format!("join failed: {}", String::from_utf8_lossy(&out.stderr)).into());
         }
-        Self::start(dir)
+        Self::start_with_env(dir, env)
     }
 
     /// Starts `stoopd run` on an initialized data dir and waits for its API.

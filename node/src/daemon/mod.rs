@@ -38,7 +38,7 @@ use crate::core::verdict::{IgnoreReason, Verdict};
 use crate::net::behaviour::{Behaviour, BehaviourConfig, hood_topic};
 use crate::net::{EventLoop, NetClient};
 use crate::replica::Replica;
-use crate::store::{Store, StoreConfig, StoreError};
+use crate::store::{LoadReport, Store, StoreConfig, StoreError};
 use crate::testkit::unix_now;
 
 /// Why the daemon could not start or stopped with an error.
@@ -65,6 +65,14 @@ pub enum DaemonError {
     /// Network setup failed.
     #[error("network: {0}")]
     Network(String),
+    /// The store is corrupt and there is no charter copy to rebuild it.
+    #[error("{source}; no charter copy at {charter} to rebuild it from: move the store aside and join the hood again")]
+    Unrecoverable {
+        /// What the store reported.
+        source: StoreError,
+        /// Where the charter copy should be.
+        charter: PathBuf,
+    },
     /// The API address could not be bound.
     #[error("cannot listen for the API on {addr}: {source}")]
     ApiBind {
@@ -175,6 +183,7 @@ pub fn init(
     config.clone().check()?;
     let store = Store::open(&StoreConfig::at(dir.store_dir()))?;
     store.set_charter(&charter)?;
+    dir.write_charter(&charter)?;
     dir.write_keys(&identity::Keypair::generate_ed25519(), &author)?;
     write_config(dir, &config)?;
     Ok(Initialized { hood: charter.hood().to_hex(), author: author.public().to_hex() })
@@ -194,6 +203,7 @@ pub fn join(dir: &DataDir, ticket_text: &str, overrides: &Overrides) -> Result<I
     config.clone().check()?;
     let store = Store::open(&StoreConfig::at(dir.store_dir()))?;
     store.set_charter(&ticket.charter)?;
+    dir.write_charter(&ticket.charter)?;
     dir.write_keys(&identity::Keypair::generate_ed25519(), &author)?;
     dir.set_outbox(&[envelope.to_bytes()])?;
     write_config(dir, &config)?;
@@ -202,6 +212,7 @@ pub fn join(dir: &DataDir, ticket_text: &str, overrides: &Overrides) -> Result<I
 
 /// Loads and checks the configuration for `run`.
 pub fn settings(dir: &DataDir, overrides: &Overrides) -> Result<Settings, DaemonError> {
+    dir.check_owner()?;
     if !dir.is_initialized() {
         return Err(DataDirError::NotInitialized(dir.root().to_path_buf()).into());
     }
@@ -220,11 +231,14 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
         );
     }
     let cache = settings.config.cache_mib * 1024 * 1024;
-    let store = Store::open(&StoreConfig { path: dir.store_dir(), cache_bytes: cache, temporary: false })?;
-    let (replica, report) = Replica::open(store)?;
+    let store_cfg = StoreConfig { path: dir.store_dir(), cache_bytes: cache, temporary: false };
+    let (replica, report, quarantined) = open_replica(&dir, &store_cfg, clock.now())?;
     tracing::info!(messages = report.messages, repaired = report.repaired, dropped = report.dropped, "store opened");
     let hood = replica.ledger().hood();
     let node = Arc::new(Node::new(replica, author, Some(dir.clone())).with_clock(clock));
+    if quarantined {
+        node.metrics.store_quarantines.inc();
+    }
     let topic = hood_topic(&hood);
 
     // LAN discovery and router port mapping are pointless for a node that
@@ -299,6 +313,43 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
     node.flush()?;
     tracing::info!("store flushed; bye");
     Ok(())
+}
+
+/// Whether a store error means the files are damaged (rather than locked,
+/// from another version, or unreadable for a reason a restart may fix).
+fn is_corruption(e: &StoreError) -> bool {
+    matches!(e, StoreError::Corrupt(_) | StoreError::Charter(_) | StoreError::NoHood)
+}
+
+/// Opens the hood's store. A corrupt one is not a reason to fail every
+/// start (a crash loop): it is moved aside to `store.corrupt-<time>/`,
+/// an empty store is bound to the same hood from the charter copy, and
+/// sync refetches everything from peers (what this node alone had and no
+/// peer holds is in the quarantined directory, not deleted). Returns
+/// whether that happened.
+fn open_replica(dir: &DataDir, cfg: &StoreConfig, now: u64) -> Result<(Replica, LoadReport, bool), DaemonError> {
+    let err = match Store::open(cfg).and_then(Replica::open) {
+        Ok((replica, report)) => {
+            // Nodes set up before the charter copy existed get one now.
+            if dir.charter()?.is_none() {
+                dir.write_charter(replica.ledger().signed_charter())?;
+            }
+            return Ok((replica, report, false));
+        }
+        Err(e) if is_corruption(&e) => e,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(charter) = dir.charter()? else {
+        return Err(DaemonError::Unrecoverable { source: err, charter: dir.charter_file() });
+    };
+    let moved = dir.quarantine_store(now)?;
+    tracing::error!(
+        error = %err,
+        moved_to = %moved.display(),
+        "the store is corrupt: moved it aside and started an empty one for the same hood; resyncing from peers"
+    );
+    let (replica, report) = Replica::create(Store::open(cfg)?, charter)?;
+    Ok((replica, report, true))
 }
 
 /// Publishes what `join` left in the outbox. A join can only be checked

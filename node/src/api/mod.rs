@@ -42,6 +42,12 @@ pub use views::{AlertDetail, AlertView};
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Authenticated requests handled at once; more wait their turn. Writes
+/// flush the store before they answer, so a flood of them would otherwise
+/// occupy every runtime thread. `/healthz` and requests without the token
+/// never wait for a permit.
+pub const MAX_CONCURRENT_REQUESTS: usize = 32;
+
 /// What handlers share.
 #[derive(Debug, Clone)]
 pub struct ApiState {
@@ -183,6 +189,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/messages", post(post_signed))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
+        // Inside the token check: only authenticated requests take a permit.
+        .route_layer(tower::limit::GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))

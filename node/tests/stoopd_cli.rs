@@ -109,3 +109,18 @@ fn refuses_a_data_dir_another_stoopd_is_using() -> TestResult {
     first.wait()?;
     result
 }
+
+#[cfg(unix)]
+#[test]
+fn refuses_a_data_dir_owned_by_another_user() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("node");
+    let d = dir.to_string_lossy().into_owned();
+    init(&d)?;
+    // Only root can give the directory away; anyone else skips this test.
+    if std::os::unix::fs::chown(&dir, Some(65534), None).is_err() {
+        println!("skipped: cannot chown as this user");
+        return Ok(());
+    }
+    run_fails_with(&d, "belongs to uid 65534")
+}

@@ -1,6 +1,9 @@
 //! Helpers for tests that run the real `stoopd` binary: spawn nodes on
 //! loopback with port 0 in temp dirs, talk to them through the local API,
 //! stop or kill them, and wait for conditions with a bounded timeout.
+//! [`raw_peer`] is a bare gossipsub peer for sending them bad frames.
+
+pub mod raw_peer;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -97,6 +100,11 @@ impl Node {
 
     /// Joins with a ticket and starts.
     pub fn join(dir: &Path, ticket: &str) -> TestResult<Self> {
+        Self::join_with_env(dir, ticket, &[])
+    }
+
+    /// Joins with a ticket and starts with extra environment variables.
+    pub fn join_with_env(dir: &Path, ticket: &str, env: &[(&str, &str)]) -> TestResult<Self> {
         let d = dir.to_string_lossy();
         let mut args = vec!["join", "--data-dir", &d];
         args.extend(LOOPBACK);
@@ -105,16 +113,24 @@ impl Node {
         if !out.status.success() {
             return Err(format!("join failed: {}", String::from_utf8_lossy(&out.stderr)).into());
         }
-        Self::start(dir)
+        Self::start_with_env(dir, env)
     }
 
     /// Starts `stoopd run` on an initialized data dir and waits for its API.
     pub fn start(dir: &Path) -> TestResult<Self> {
+        Self::start_with_env(dir, &[])
+    }
+
+    /// Like [`Node::start`] with extra environment variables (e.g.
+    /// `STOOP_CLOCK_OFFSET_SECS`).
+    pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> TestResult<Self> {
         let _ = std::fs::remove_file(dir.join("api.addr"));
-        let log = std::fs::File::create(dir.join("stoopd.log"))?;
+        // Appended, not truncated: a restarted node's earlier log stays readable.
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("stoopd.log"))?;
         let child = Command::new(binary("stoopd"))
             .args(["run", "--data-dir"])
             .arg(dir)
+            .envs(env.iter().copied())
             .env("STOOP_MDNS", "false")
             .env("STOOP_UPNP", "false")
             .env("RUST_LOG", "info,stoop_node=debug")
@@ -225,6 +241,51 @@ impl Node {
         self.get("/v1/status").ok().and_then(|(_, v)| v["peers"].as_u64()).unwrap_or(0) as usize
     }
 
+    /// The Prometheus text from `/metrics`.
+    pub fn metrics_text(&self) -> TestResult<String> {
+        let r = self.http.get(format!("{}/metrics", self.url)).bearer_auth(&self.token).send()?;
+        Ok(r.text()?)
+    }
+
+    /// Sum of the samples of metric `name` whose labels include every
+    /// `(key, value)` in `labels` (0 when there is none yet).
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> TestResult<f64> {
+        Ok(metric_in(&self.metrics_text()?, name, labels))
+    }
+
+    /// Messages held in the store (`/v1/status`).
+    pub fn store_messages(&self) -> TestResult<u64> {
+        let (_, v) = self.get("/v1/status")?;
+        Ok(v["store_messages"].as_u64().ok_or("no store_messages in the status")?)
+    }
+
+    /// The node's libp2p peer id.
+    pub fn peer_id(&self) -> TestResult<String> {
+        let (_, v) = self.get("/v1/status")?;
+        Ok(v["peer_id"].as_str().ok_or("no peer_id")?.to_owned())
+    }
+
+    /// A dialable address of the node: its first loopback TCP listen address
+    /// with the /p2p/ suffix.
+    pub fn dial_addr(&self) -> TestResult<String> {
+        let (_, v) = self.get("/v1/status")?;
+        let listen = v["listen"].as_array().ok_or("no listen addresses")?;
+        let addr = listen.iter().filter_map(Value::as_str).find(|a| a.contains("/tcp/")).ok_or("no TCP address")?;
+        Ok(format!("{addr}/p2p/{}", self.peer_id()?))
+    }
+
+    /// The node's gossipsub score of `peer` (None when not connected).
+    pub fn peer_score(&self, peer: &str) -> Option<f64> {
+        let (_, v) = self.get("/v1/peers").ok()?;
+        v["peers"].as_array()?.iter().find(|p| p["peer_id"] == peer)?["score"].as_f64()
+    }
+
+    /// The hood's gossipsub topic name.
+    pub fn hood_topic(&self) -> TestResult<String> {
+        let (_, v) = self.get("/v1/status")?;
+        Ok(format!("/stoop/hood/{}", v["hood"].as_str().ok_or("no hood")?))
+    }
+
     /// SIGTERM and wait (graceful shutdown).
     pub fn stop(&mut self) -> TestResult {
         if let Some(mut c) = self.child.take() {
@@ -265,4 +326,21 @@ impl Drop for Node {
             let _ = c.wait();
         }
     }
+}
+
+/// Sum of the samples of metric `name` in Prometheus text whose labels
+/// include every `(key, value)` of `labels`.
+pub fn metric_in(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            if metric != name {
+                return None;
+            }
+            let all = labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            all.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
 }

@@ -36,12 +36,17 @@ use crate::daemon::node::Node;
 use crate::daemon::ticket::Ticket;
 use crate::net::NetClient;
 use crate::replica::PublishError;
-use crate::testkit::unix_now;
 
 pub use views::{AlertDetail, AlertView};
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Authenticated requests handled at once; more wait their turn. Writes
+/// flush the store before they answer, so a flood of them would otherwise
+/// occupy every runtime thread. `/healthz` and requests without the token
+/// never wait for a permit.
+pub const MAX_CONCURRENT_REQUESTS: usize = 32;
 
 /// What handlers share.
 #[derive(Debug, Clone)]
@@ -184,6 +189,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/messages", post(post_signed))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
+        // Inside the token check: only authenticated requests take a permit.
+        .route_layer(tower::limit::GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -203,7 +210,7 @@ async fn status(State(s): State<ApiState>) -> Json<Value> {
     let replica = s.node.replica();
     let ledger = replica.ledger();
     let me = s.node.author().public();
-    let now = unix_now();
+    let now = s.node.now();
     Json(json!({
         "hood": ledger.hood().to_hex(),
         "hood_name": ledger.charter().name,
@@ -339,7 +346,7 @@ fn build_alert(
 }
 
 async fn publish(s: &ApiState, payload: Payload) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let env = s.node.publish(&payload, unix_now())?;
+    let env = s.node.publish(&payload, s.node.now())?;
     // Durable before this point; gossip is best effort (sync covers gaps).
     let _ = s.net.publish(env.to_bytes()).await;
     Ok((StatusCode::CREATED, Json(json!({ "id": env.id().to_hex(), "kind": env.kind().name() }))))
@@ -351,7 +358,7 @@ async fn post_alert(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let alert = {
         let replica = s.node.replica();
-        build_alert(replica.ledger().charter(), replica.ledger().hood(), req, MsgType::Alert, None, unix_now())?
+        build_alert(replica.ledger().charter(), replica.ledger().hood(), req, MsgType::Alert, None, s.node.now())?
     };
     publish(&s, Payload::Alert(alert)).await
 }
@@ -364,7 +371,7 @@ async fn update_alert(
     let id = parse_id(&id)?;
     let alert = {
         let replica = s.node.replica();
-        build_alert(replica.ledger().charter(), replica.ledger().hood(), req, MsgType::Update, Some(id), unix_now())?
+        build_alert(replica.ledger().charter(), replica.ledger().hood(), req, MsgType::Update, Some(id), s.node.now())?
     };
     publish(&s, Payload::Alert(alert)).await
 }
@@ -405,7 +412,7 @@ async fn cancel_alert(
             req,
             MsgType::Cancel,
             Some(id),
-            unix_now(),
+            s.node.now(),
         )?;
         if let Some(Payload::Alert(orig)) =
             replica.store().envelope(&id).ok().flatten().and_then(|e| Payload::decode(&e).ok())
@@ -431,7 +438,7 @@ async fn react(
     let alert = parse_id(&id)?;
     let kind = enum_field("kind", Some(&req.kind), ReactionKind::parse, ReactionKind::SeenToo)?;
     let hood = s.node.hood();
-    publish(&s, Payload::Reaction(Reaction { hood, alert, kind, sent: unix_now() })).await
+    publish(&s, Payload::Reaction(Reaction { hood, alert, kind, sent: s.node.now() })).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -450,7 +457,7 @@ async fn report(
     let alert = parse_id(&id)?;
     let reason = enum_field("reason", Some(&req.reason), ReportReason::parse, ReportReason::Spam)?;
     let hood = s.node.hood();
-    publish(&s, Payload::Report(Report { hood, alert, reason, note: req.note, sent: unix_now() })).await
+    publish(&s, Payload::Report(Report { hood, alert, reason, note: req.note, sent: s.node.now() })).await
 }
 
 async fn queue(State(s): State<ApiState>) -> Json<Value> {
@@ -492,7 +499,8 @@ async fn vote(
 /// could sort before it.
 fn vote_time(node: &Node, alert: &MessageId) -> u64 {
     let latest = node.replica().ledger().alert(alert).and_then(|m| m.votes.iter().map(|v| v.sent).max());
-    latest.map_or(unix_now(), |t| unix_now().max(t + 1))
+    let now = node.now();
+    latest.map_or(now, |t| now.max(t + 1))
 }
 
 #[derive(Debug, Deserialize)]
@@ -510,7 +518,7 @@ async fn post_signed(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let bytes = hex::decode(req.envelope.trim())
         .map_err(|_| ApiError::bad_request("bad_envelope", "envelope: expected hex"))?;
-    let env = s.node.publish_signed(&bytes, unix_now())?;
+    let env = s.node.publish_signed(&bytes, s.node.now())?;
     let _ = s.net.publish(env.to_bytes()).await;
     Ok((StatusCode::CREATED, Json(json!({ "id": env.id().to_hex(), "kind": env.kind().name() }))))
 }
@@ -562,7 +570,7 @@ async fn roster_change(
         let replica = s.node.replica();
         (replica.ledger().hood(), replica.ledger().roster().version)
     };
-    publish(&s, Payload::RosterChange(RosterChange { hood, base_version, op, sent: unix_now() })).await
+    publish(&s, Payload::RosterChange(RosterChange { hood, base_version, op, sent: s.node.now() })).await
 }
 
 async fn mod_log(State(s): State<ApiState>) -> Json<Value> {
@@ -592,7 +600,7 @@ async fn invite(State(s): State<ApiState>, body: axum::body::Bytes) -> Result<(S
     let expires_in = optional_json::<InviteRequest>(&body)?.expires_in.unwrap_or(86_400);
     let secret = AuthorKey::generate()
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no_randomness", e.to_string()))?;
-    let now = unix_now();
+    let now = s.node.now();
     let (hood, charter) = {
         let replica = s.node.replica();
         (replica.ledger().hood(), replica.ledger().signed_charter().clone())
@@ -635,11 +643,11 @@ async fn revoke(
     let member = PublicKey::from_hex(&req.member)
         .map_err(|_| ApiError::bad_request("bad_key", "member: expected 64 hex digits of a valid key"))?;
     let hood = s.node.hood();
-    publish(&s, Payload::Revocation(Revocation { hood, member, reason: req.reason, sent: unix_now() })).await
+    publish(&s, Payload::Revocation(Revocation { hood, member, reason: req.reason, sent: s.node.now() })).await
 }
 
 async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
-    s.node.periodic(unix_now());
+    s.node.periodic(s.node.now());
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.node.metrics.encode())
 }
 

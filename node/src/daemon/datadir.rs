@@ -7,6 +7,10 @@
 //!   node.key       libp2p node key (0600)
 //!   author.key     author signing key (0600)
 //!   store/         sled store
+//!   store.corrupt-<unix time>/  a store that failed to open as corrupt,
+//!                  moved aside (kept for inspection; safe to delete)
+//!   charter        the hood's signed charter, a copy of the one in the
+//!                  store, to rebuild an empty store for the same hood
 //!   api.token      bearer token for the local API (0600, new every start)
 //!   api.addr       the API's actual address (written at start)
 //!   listen.addrs   the swarm's actual listen addresses (written at start)
@@ -19,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use libp2p::{Multiaddr, identity};
 
+use crate::core::charter::SignedCharter;
 use crate::core::keys::AuthorKey;
 
 /// Why the data directory could not be used.
@@ -56,6 +61,26 @@ pub enum DataDirError {
     /// Nothing was initialized here.
     #[error("{0} holds no node: run `stoopd init` or `stoopd join TICKET` first")]
     NotInitialized(PathBuf),
+    /// The directory belongs to another user.
+    #[error(
+        "{path} belongs to uid {owner} but stoopd runs as uid {me}; run stoopd as its owner (or chown -R the directory)"
+    )]
+    NotOwner {
+        /// Directory.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The effective uid of this process.
+        me: u32,
+    },
+    /// The charter copy does not parse.
+    #[error("{path} is not a valid charter: {why}")]
+    BadCharter {
+        /// File.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
@@ -153,6 +178,11 @@ impl DataDir {
         self.root.join("listen.addrs")
     }
 
+    /// The copy of the hood's signed charter.
+    pub fn charter_file(&self) -> PathBuf {
+        self.root.join("charter")
+    }
+
     fn node_key_file(&self) -> PathBuf {
         self.root.join("node.key")
     }
@@ -205,6 +235,60 @@ impl DataDir {
             return Err(DataDirError::NotInitialized(self.root.clone()));
         }
         read_author_key(&path)
+    }
+
+    /// Refuses a directory owned by another user: its files (keys, store)
+    /// would be written with the wrong owner, or not be readable at all.
+    #[cfg(unix)]
+    pub fn check_owner(&self) -> Result<(), DataDirError> {
+        use std::os::unix::fs::MetadataExt;
+        let owner = match fs::metadata(&self.root) {
+            Ok(m) => m.uid(),
+            // A missing directory is reported by whoever needs it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(&self.root)(e)),
+        };
+        let me = rustix::process::geteuid().as_raw();
+        if owner != me {
+            return Err(DataDirError::NotOwner { path: self.root.clone(), owner, me });
+        }
+        Ok(())
+    }
+
+    /// No ownership to check off Unix.
+    #[cfg(not(unix))]
+    pub fn check_owner(&self) -> Result<(), DataDirError> {
+        Ok(())
+    }
+
+    /// Keeps a copy of the hood's signed charter next to the store.
+    pub fn write_charter(&self, charter: &SignedCharter) -> Result<(), DataDirError> {
+        write_public(&self.charter_file(), &charter.to_bytes())
+    }
+
+    /// The charter copy, if there is one.
+    pub fn charter(&self) -> Result<Option<SignedCharter>, DataDirError> {
+        let path = self.charter_file();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        SignedCharter::from_bytes(&bytes).map(Some).map_err(|e| DataDirError::BadCharter { path, why: e.to_string() })
+    }
+
+    /// Moves the store directory aside to `store.corrupt-<now>` and returns
+    /// where it went.
+    pub fn quarantine_store(&self, now: u64) -> Result<PathBuf, DataDirError> {
+        let from = self.store_dir();
+        let mut to = self.root.join(format!("store.corrupt-{now}"));
+        let mut n = 1;
+        while to.exists() {
+            to = self.root.join(format!("store.corrupt-{now}.{n}"));
+            n += 1;
+        }
+        fs::rename(&from, &to).map_err(io(&from))?;
+        Ok(to)
     }
 
     /// Writes a fresh API token (0600) and returns it.

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub synced_messages: Counter,
     /// Gossip frames dropped before validation, by reason.
     pub gossip_dropped: Family<Labels, Counter>,
+    /// Corrupt stores moved aside at start (0 or 1 per process).
+    pub store_quarantines: Counter,
 }
 
 impl Default for Metrics {
@@ -52,6 +54,7 @@ impl Metrics {
             sync_sessions: Family::default(),
             synced_messages: Counter::default(),
             gossip_dropped: Family::default(),
+            store_quarantines: Counter::default(),
         };
         registry.register("messages", "Messages validated, by origin, kind, verdict and reason", m.messages.clone());
         registry.register("peers", "Connected peers", m.peers.clone());
@@ -61,6 +64,11 @@ impl Metrics {
         registry.register("sync_sessions", "Sync sessions by how they ended", m.sync_sessions.clone());
         registry.register("synced_messages", "Messages accepted from sync", m.synced_messages.clone());
         registry.register("gossip_dropped", "Gossip frames dropped before validation", m.gossip_dropped.clone());
+        registry.register(
+            "store_quarantines",
+            "Corrupt stores moved aside at start (the node then resyncs from peers)",
+            m.store_quarantines.clone(),
+        );
         Self { registry, ..m }
     }
 

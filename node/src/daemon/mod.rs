@@ -2,12 +2,14 @@
 //! binary and the tests call the same way.
 //!
 //! # Layout
+//! - [`clock`]: the wall clock (system time plus an optional offset).
 //! - [`config`]: `stoop.toml` + `STOOP_*` + flags.
 //! - [`datadir`]: keys, token and address files, with permission checks.
 //! - [`node`]: shared state (replica, live feed, metrics).
 //! - [`metrics`]: Prometheus registry.
 //! - [`ticket`]: invite tickets.
 
+pub mod clock;
 pub mod config;
 pub mod datadir;
 pub mod metrics;
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use libp2p::{SwarmBuilder, identity, noise, tcp, yamux};
 use tokio::sync::watch;
 
+use self::clock::{CLOCK_OFFSET_ENV, Clock};
 use self::config::{Config, ConfigError, Settings};
 use self::datadir::{DataDir, DataDirError};
 use self::node::Node;
@@ -35,7 +38,7 @@ use crate::core::verdict::{IgnoreReason, Verdict};
 use crate::net::behaviour::{Behaviour, BehaviourConfig, hood_topic};
 use crate::net::{EventLoop, NetClient};
 use crate::replica::Replica;
-use crate::store::{Store, StoreConfig, StoreError};
+use crate::store::{LoadReport, Store, StoreConfig, StoreError};
 use crate::testkit::unix_now;
 
 /// Why the daemon could not start or stopped with an error.
@@ -62,6 +65,14 @@ pub enum DaemonError {
     /// Network setup failed.
     #[error("network: {0}")]
     Network(String),
+    /// The store is corrupt and there is no charter copy to rebuild it.
+    #[error("{source}; no charter copy at {charter} to rebuild it from: move the store aside and join the hood again")]
+    Unrecoverable {
+        /// What the store reported.
+        source: StoreError,
+        /// Where the charter copy should be.
+        charter: PathBuf,
+    },
     /// The API address could not be bound.
     #[error("cannot listen for the API on {addr}: {source}")]
     ApiBind {
@@ -172,6 +183,7 @@ pub fn init(
     config.clone().check()?;
     let store = Store::open(&StoreConfig::at(dir.store_dir()))?;
     store.set_charter(&charter)?;
+    dir.write_charter(&charter)?;
     dir.write_keys(&identity::Keypair::generate_ed25519(), &author)?;
     write_config(dir, &config)?;
     Ok(Initialized { hood: charter.hood().to_hex(), author: author.public().to_hex() })
@@ -191,6 +203,7 @@ pub fn join(dir: &DataDir, ticket_text: &str, overrides: &Overrides) -> Result<I
     config.clone().check()?;
     let store = Store::open(&StoreConfig::at(dir.store_dir()))?;
     store.set_charter(&ticket.charter)?;
+    dir.write_charter(&ticket.charter)?;
     dir.write_keys(&identity::Keypair::generate_ed25519(), &author)?;
     dir.set_outbox(&[envelope.to_bytes()])?;
     write_config(dir, &config)?;
@@ -199,6 +212,7 @@ pub fn join(dir: &DataDir, ticket_text: &str, overrides: &Overrides) -> Result<I
 
 /// Loads and checks the configuration for `run`.
 pub fn settings(dir: &DataDir, overrides: &Overrides) -> Result<Settings, DaemonError> {
+    dir.check_owner()?;
     if !dir.is_initialized() {
         return Err(DataDirError::NotInitialized(dir.root().to_path_buf()).into());
     }
@@ -209,12 +223,22 @@ pub fn settings(dir: &DataDir, overrides: &Overrides) -> Result<Settings, Daemon
 pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     let node_key = dir.node_key()?;
     let author = dir.author_key()?;
+    let clock = Clock::from_env()?;
+    if clock.offset_secs() != 0 {
+        tracing::warn!(
+            offset_secs = clock.offset_secs(),
+            "the node's clock is shifted from the system clock ({CLOCK_OFFSET_ENV})"
+        );
+    }
     let cache = settings.config.cache_mib * 1024 * 1024;
-    let store = Store::open(&StoreConfig { path: dir.store_dir(), cache_bytes: cache, temporary: false })?;
-    let (replica, report) = Replica::open(store)?;
+    let store_cfg = StoreConfig { path: dir.store_dir(), cache_bytes: cache, temporary: false };
+    let (replica, report, quarantined) = open_replica(&dir, &store_cfg, clock.now())?;
     tracing::info!(messages = report.messages, repaired = report.repaired, dropped = report.dropped, "store opened");
     let hood = replica.ledger().hood();
-    let node = Arc::new(Node::new(replica, author, Some(dir.clone())));
+    let node = Arc::new(Node::new(replica, author, Some(dir.clone())).with_clock(clock));
+    if quarantined {
+        node.metrics.store_quarantines.inc();
+    }
     let topic = hood_topic(&hood);
 
     // LAN discovery and router port mapping are pointless for a node that
@@ -291,6 +315,43 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
     Ok(())
 }
 
+/// Whether a store error means the files are damaged (rather than locked,
+/// from another version, or unreadable for a reason a restart may fix).
+fn is_corruption(e: &StoreError) -> bool {
+    matches!(e, StoreError::Corrupt(_) | StoreError::Charter(_) | StoreError::NoHood)
+}
+
+/// Opens the hood's store. A corrupt one is not a reason to fail every
+/// start (a crash loop): it is moved aside to `store.corrupt-<time>/`,
+/// an empty store is bound to the same hood from the charter copy, and
+/// sync refetches everything from peers (what this node alone had and no
+/// peer holds is in the quarantined directory, not deleted). Returns
+/// whether that happened.
+fn open_replica(dir: &DataDir, cfg: &StoreConfig, now: u64) -> Result<(Replica, LoadReport, bool), DaemonError> {
+    let err = match Store::open(cfg).and_then(Replica::open) {
+        Ok((replica, report)) => {
+            // Nodes set up before the charter copy existed get one now.
+            if dir.charter()?.is_none() {
+                dir.write_charter(replica.ledger().signed_charter())?;
+            }
+            return Ok((replica, report, false));
+        }
+        Err(e) if is_corruption(&e) => e,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(charter) = dir.charter()? else {
+        return Err(DaemonError::Unrecoverable { source: err, charter: dir.charter_file() });
+    };
+    let moved = dir.quarantine_store(now)?;
+    tracing::error!(
+        error = %err,
+        moved_to = %moved.display(),
+        "the store is corrupt: moved it aside and started an empty one for the same hood; resyncing from peers"
+    );
+    let (replica, report) = Replica::create(Store::open(cfg)?, charter)?;
+    Ok((replica, report, true))
+}
+
 /// Publishes what `join` left in the outbox. A join can only be checked
 /// locally once sync has brought the inviter's own membership, so it is
 /// gossiped as soon as there are peers (they can check it already) and
@@ -317,7 +378,7 @@ async fn deliver_outbox(dir: DataDir, node: Arc<Node>, net: NetClient, mut stop:
         let mut left = Vec::new();
         for frame in frames {
             let _ = net.publish(frame.clone()).await;
-            let outcome = node.ingest(&frame, unix_now(), node::Origin::Local);
+            let outcome = node.ingest(&frame, node.now(), node::Origin::Local);
             match outcome.verdict {
                 Verdict::Accept | Verdict::Ignore(IgnoreReason::Duplicate) => {
                     tracing::info!(kind = outcome.kind.map_or("unknown", |k| k.name()), "outbox message delivered");

@@ -11,6 +11,7 @@ use serde::Serialize;
 use stoop_proto::v1 as pb;
 use tokio::sync::broadcast;
 
+use super::clock::Clock;
 use super::datadir::DataDir;
 use super::metrics::Metrics;
 use crate::core::envelope::{Envelope, Kind};
@@ -77,6 +78,7 @@ pub struct Node {
     pub metrics: Metrics,
     data: Option<DataDir>,
     last_gc: AtomicU64,
+    clock: Clock,
 }
 
 impl Node {
@@ -92,9 +94,22 @@ impl Node {
             metrics: Metrics::new(),
             data,
             last_gc: AtomicU64::new(0),
+            clock: Clock::system(),
         };
         node.update_gauges();
         node
+    }
+
+    /// Uses `clock` instead of the plain system clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The node's idea of the current unix time: the one clock the network
+    /// loop, the API and housekeeping all read.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
     }
 
     /// The hood id.

@@ -13,7 +13,7 @@ use libp2p::{
 use sha2::{Digest, Sha256};
 
 use super::codec::{SYNC_PROTOCOL, SyncCodec};
-use crate::core::envelope::{Envelope, MAX_ENVELOPE_BYTES};
+use crate::core::envelope::MAX_ENVELOPE_BYTES;
 use crate::core::ids::HoodId;
 
 /// Kademlia under Stoop's own protocol name, so Stoop nodes never join (or
@@ -57,14 +57,18 @@ pub fn hood_topic(hood: &HoodId) -> IdentTopic {
     IdentTopic::new(format!("/stoop/hood/{}", hood.to_hex()))
 }
 
-/// Gossip message ids are Stoop message ids (the hash of the signed bytes),
-/// so the same alert has the same id on every hop; undecodable frames get a
-/// plain hash (they are rejected by validation anyway).
+/// Gossip message ids are SHA-256 of the whole frame, signature included.
+///
+/// Not the Stoop id: that one leaves the signature out, and gossipsub files
+/// an id in its duplicate cache before validation and keeps it there after
+/// a Reject. With the Stoop id a peer that copies a genuine alert with a
+/// broken signature, ahead of it, would make every node it reaches drop the
+/// genuine alert as a duplicate for `duplicate_cache_time` (censorship until
+/// the next sync). The frame hash is still the same on every hop, and a
+/// second valid signature over the same message can only come from its own
+/// author; the ledger ignores it as a duplicate.
 fn message_id(m: &gossipsub::Message) -> gossipsub::MessageId {
-    match Envelope::decode_unverified(&m.data) {
-        Ok(env) => gossipsub::MessageId::from(env.id().as_bytes().to_vec()),
-        Err(_) => gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec()),
-    }
+    gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec())
 }
 
 fn topic_score(topic: &IdentTopic) -> (PeerScoreParams, PeerScoreThresholds) {
@@ -74,6 +78,13 @@ fn topic_score(topic: &IdentTopic) -> (PeerScoreParams, PeerScoreThresholds) {
         // P4: invalid messages (Reject verdicts) cost a lot, squared.
         invalid_message_deliveries_weight: -100.0,
         invalid_message_deliveries_decay: 0.9,
+        // P1 (time in mesh): libp2p's default counts milliseconds with a
+        // cap of 3,600, so any peer in the mesh for four seconds holds a
+        // +3,600 credit that absorbs six invalid frames before the graylist.
+        // Count seconds instead, worth at most +36 after an hour.
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_cap: 3600.0,
         // P3 (mesh delivery deficits) stays off: a quiet hood is normal.
         mesh_message_deliveries_weight: 0.0,
         mesh_failure_penalty_weight: 0.0,
@@ -182,5 +193,28 @@ impl Behaviour {
                 request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::message::Payload;
+    use crate::testkit::HoodFixture;
+
+    fn gossip(data: Vec<u8>) -> gossipsub::Message {
+        gossipsub::Message { source: None, data, sequence_number: None, topic: IdentTopic::new("t").hash() }
+    }
+
+    #[test]
+    fn a_forged_copy_does_not_share_the_genuine_frames_gossip_id() -> Result<(), Box<dyn std::error::Error>> {
+        let f = HoodFixture::new(1, 1)?;
+        let genuine = Payload::Alert(f.alert(1_800_000_000, "Tree")).seal(&f.founders[0]).to_bytes();
+        let mut forged = genuine.clone();
+        let last = forged.len() - 1; // inside the signature, the last field
+        forged[last] ^= 1;
+        assert_ne!(message_id(&gossip(genuine.clone())), message_id(&gossip(forged)));
+        assert_eq!(message_id(&gossip(genuine.clone())), message_id(&gossip(genuine)));
+        Ok(())
     }
 }

@@ -22,7 +22,6 @@ use crate::core::strikes::PeerStrikes;
 use crate::core::sync::{PageRequest, PageResponse, SessionEnd, SyncPlanner, relay_after_sync};
 use crate::core::verdict::{RejectReason, Verdict};
 use crate::daemon::node::{Node, Origin};
-use crate::testkit::unix_now;
 
 /// Frames whose gossip publish found no subscribed peer yet, retried each
 /// second until it works or [`PUBLISH_RETRY_SECS`] pass (they are stored
@@ -56,6 +55,9 @@ pub struct PeerInfo {
     pub rtt_ms: Option<u64>,
     /// identify agent string.
     pub agent: Option<String>,
+    /// This node's gossipsub score of the peer (negative after invalid
+    /// frames; below -1,000 the peer is graylisted). Read when asked.
+    pub score: Option<f64>,
 }
 
 /// What the rest of the node can ask the network to do.
@@ -187,12 +189,14 @@ impl EventLoop {
                     if self.unsent.len() >= PUBLISH_RETRY_CAPACITY {
                         tracing::warn!("publish retry queue full; the message will spread by sync");
                     } else {
-                        self.unsent.push_back((bytes, unix_now() + PUBLISH_RETRY_SECS));
+                        self.unsent.push_back((bytes, self.node.now() + PUBLISH_RETRY_SECS));
                     }
                 }
             }
             Command::Peers { reply } => {
-                let _ = reply.send(self.peers.values().cloned().collect());
+                let gossip = &self.swarm.behaviour().gossipsub;
+                let peers = self.peers.iter().map(|(id, p)| PeerInfo { score: gossip.peer_score(id), ..p.clone() });
+                let _ = reply.send(peers.collect());
             }
             Command::Dial { addr } => {
                 if let Err(e) = self.swarm.dial(addr.clone()) {
@@ -226,7 +230,7 @@ impl EventLoop {
     /// [`relay_after_sync`]). Envelopes are canonical (the ledger refuses any
     /// other encoding), so re-encoding gives back the exact signed bytes.
     fn relay_fresh<'a>(&mut self, accepted: impl Iterator<Item = &'a Accepted>) {
-        let now = unix_now();
+        let now = self.node.now();
         let fresh: Vec<Vec<u8>> =
             accepted.filter(|a| relay_after_sync(a.payload.sent(), now)).map(|a| a.envelope.to_bytes()).collect();
         for bytes in fresh {
@@ -236,7 +240,7 @@ impl EventLoop {
     }
 
     fn retry_unsent(&mut self) {
-        let now = unix_now();
+        let now = self.node.now();
         let queued = std::mem::take(&mut self.unsent);
         for (bytes, deadline) in queued {
             if deadline < now {
@@ -250,7 +254,7 @@ impl EventLoop {
     }
 
     fn tick(&mut self) {
-        let now = unix_now();
+        let now = self.node.now();
         for (peer, req) in self.planner.tick(now) {
             self.send_sync(peer, req);
         }
@@ -283,11 +287,12 @@ impl EventLoop {
                     connections: 0,
                     rtt_ms: None,
                     agent: None,
+                    score: None,
                 });
                 entry.connections = num_established.get();
                 if num_established.get() == 1 {
                     tracing::info!(%peer_id, "peer connected");
-                    if let Some(req) = self.planner.connected(peer_id, unix_now()) {
+                    if let Some(req) = self.planner.connected(peer_id, self.node.now()) {
                         self.send_sync(peer_id, req);
                     }
                 }
@@ -315,13 +320,13 @@ impl EventLoop {
                         why: "message is not anonymous",
                     })
                 } else {
-                    let outcome = self.node.ingest(&message.data, unix_now(), Origin::Gossip);
+                    let outcome = self.node.ingest(&message.data, self.node.now(), Origin::Gossip);
                     // Messages this one released from the pending buffer were
                     // ignored (so not forwarded) when they arrived.
                     let own = outcome.id;
                     self.relay_fresh(outcome.accepted.iter().filter(|a| Some(a.envelope.id()) != own));
                     if let Verdict::Reject(RejectReason::NotMember | RejectReason::InviterNotMember) = outcome.verdict
-                        && let Some(req) = self.planner.gap(&propagation_source, unix_now())
+                        && let Some(req) = self.planner.gap(&propagation_source, self.node.now())
                     {
                         // Likely a join we missed rather than an outsider:
                         // ask the forwarder for the history now.
@@ -333,7 +338,7 @@ impl EventLoop {
                 let acceptance = match verdict {
                     Verdict::Accept => MessageAcceptance::Accept,
                     Verdict::Ignore(crate::core::verdict::IgnoreReason::OverQuota)
-                        if self.strikes.strike(propagation_source, unix_now()) =>
+                        if self.strikes.strike(propagation_source, self.node.now()) =>
                     {
                         tracing::debug!(peer = %propagation_source, "peer keeps forwarding over-quota alerts");
                         self.node.metrics.record_gossip_dropped("persistent_over_quota");
@@ -400,7 +405,7 @@ impl EventLoop {
 
     fn sync_page(&mut self, peer: PeerId, response: pb::SyncResponse) {
         let count = response.envelopes.len();
-        let now = unix_now();
+        let now = self.node.now();
         // Validate everything exactly like gossip, but only up to the page
         // limit: an oversized page ends the session unprocessed.
         if count <= crate::core::sync::PAGE_LIMIT as usize {

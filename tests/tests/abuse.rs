@@ -97,8 +97,14 @@ fn a_gossip_flood_from_one_peer_is_graylisted() -> TestResult {
     let prober = probe(node.url.clone(), stop.clone());
     let start = Instant::now();
     let taken = peer.publish_many(frames)?;
-    let score =
-        wait_for(WAIT, "the flooding peer to be graylisted", || node.peer_score(&me).filter(|s| *s < GRAYLIST))?;
+    // Graylisted, then disconnected and banned: the score is seen only if
+    // the API is asked in between.
+    let mut score = None;
+    wait_for(WAIT, "the flooding peer to be graylisted and banned", || {
+        score = score.or(node.peer_score(&me).filter(|s| *s < GRAYLIST));
+        node.metric("stoop_peer_bans_total", &[]).ok().filter(|n| *n >= 1.0)
+    })?;
+    let score = score.map_or("-".to_owned(), |s| format!("{s:.0}"));
     // Let whatever is still queued arrive, then measure.
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);
@@ -108,7 +114,7 @@ fn a_gossip_flood_from_one_peer_is_graylisted() -> TestResult {
     let validated = node.metric("stoop_messages_total", &[("origin", "gossip")])?;
 
     println!(
-        "gossip flood: {frames_n} invalid frames ({taken} sent) in {:.1} s; node validated {validated}, then graylisted the peer (score {score:.0}, still connected: {}); \
+        "gossip flood: {frames_n} invalid frames ({taken} sent) in {:.1} s; node validated {validated}, then graylisted and banned the peer (score seen: {score}, still connected: {}); \
          /healthz {ok} ok / {failed} failed, {}; RSS {:.1} -> {:.1} MiB",
         elapsed.as_secs_f64(),
         peer.is_connected(&node_id.parse()?),
@@ -117,6 +123,11 @@ fn a_gossip_flood_from_one_peer_is_graylisted() -> TestResult {
         mib(rss_after),
     );
     assert_eq!(failed, 0, "/healthz failed during the flood");
+    wait_for(WAIT, "the banned peer to be disconnected", || {
+        (!peer.is_connected(&node_id.parse().ok()?)).then_some(())
+    })?;
+    assert!(node.peer_score(&me).is_none(), "the banned peer is still listed");
+    assert_eq!(node.metric("stoop_peer_bans_total", &[])?, 1.0, "banned once");
     assert!(ok > 0);
     assert!(validated < (frames_n / 10) as f64, "the graylist did not stop validation: {validated} validated");
     assert_eq!(node.store_messages()?, stored, "a flood frame was stored");

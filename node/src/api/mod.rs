@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::core::charter::Charter;
+use crate::core::envelope::Envelope;
 use crate::core::ids::{Digest32, MessageId};
 use crate::core::keys::{AuthorKey, PublicKey};
 use crate::core::ledger::AlertState;
@@ -345,8 +346,27 @@ fn build_alert(
     })
 }
 
+/// Signs, validates and stores `payload` durably on a blocking thread: the
+/// sled flush waits for the disk, and on an async worker it would stall
+/// every other request (and `/healthz`) behind a slow SD card.
+async fn durable_publish(s: &ApiState, payload: Payload, now: u64) -> Result<Envelope, ApiError> {
+    let node = s.node.clone();
+    tokio::task::spawn_blocking(move || node.publish(&payload, now)).await.map_err(join_error)?.map_err(Into::into)
+}
+
+/// Like [`durable_publish`] for an envelope signed elsewhere.
+async fn durable_publish_signed(s: &ApiState, bytes: Vec<u8>, now: u64) -> Result<Envelope, ApiError> {
+    let node = s.node.clone();
+    tokio::task::spawn_blocking(move || node.publish_signed(&bytes, now)).await.map_err(join_error)?.map_err(Into::into)
+}
+
+fn join_error(e: tokio::task::JoinError) -> ApiError {
+    tracing::error!(error = %e, "store task failed");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", "the store task failed")
+}
+
 async fn publish(s: &ApiState, payload: Payload) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let env = s.node.publish(&payload, s.node.now())?;
+    let env = durable_publish(s, payload, s.node.now()).await?;
     // Durable before this point; gossip is best effort (sync covers gaps).
     let _ = s.net.publish(env.to_bytes()).await;
     Ok((StatusCode::CREATED, Json(json!({ "id": env.id().to_hex(), "kind": env.kind().name() }))))
@@ -518,7 +538,7 @@ async fn post_signed(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let bytes = hex::decode(req.envelope.trim())
         .map_err(|_| ApiError::bad_request("bad_envelope", "envelope: expected hex"))?;
-    let env = s.node.publish_signed(&bytes, s.node.now())?;
+    let env = durable_publish_signed(&s, bytes, s.node.now()).await?;
     let _ = s.net.publish(env.to_bytes()).await;
     Ok((StatusCode::CREATED, Json(json!({ "id": env.id().to_hex(), "kind": env.kind().name() }))))
 }
@@ -611,7 +631,7 @@ async fn invite(State(s): State<ApiState>, body: axum::body::Bytes) -> Result<(S
         sent: now,
         expires: now.saturating_add(expires_in),
     });
-    let env = s.node.publish(&payload, now)?;
+    let env = durable_publish(&s, payload, now).await?;
     let _ = s.net.publish(env.to_bytes()).await;
     let listen = s.net.listen_addrs().await.unwrap_or_default();
     let bootstrap = listen

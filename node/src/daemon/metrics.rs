@@ -32,6 +32,8 @@ pub struct Metrics {
     pub gossip_dropped: Family<Labels, Counter>,
     /// Corrupt stores moved aside at start (0 or 1 per process).
     pub store_quarantines: Counter,
+    /// Peers disconnected and banned for a graylisted gossip score.
+    pub peer_bans: Counter,
 }
 
 impl Default for Metrics {
@@ -55,6 +57,7 @@ impl Metrics {
             synced_messages: Counter::default(),
             gossip_dropped: Family::default(),
             store_quarantines: Counter::default(),
+            peer_bans: Counter::default(),
         };
         registry.register("messages", "Messages validated, by origin, kind, verdict and reason", m.messages.clone());
         registry.register("peers", "Connected peers", m.peers.clone());
@@ -68,6 +71,11 @@ impl Metrics {
             "store_quarantines",
             "Corrupt stores moved aside at start (the node then resyncs from peers)",
             m.store_quarantines.clone(),
+        );
+        registry.register(
+            "peer_bans",
+            "Peers disconnected and refused for a while after their gossip score hit the graylist",
+            m.peer_bans.clone(),
         );
         Self { registry, ..m }
     }

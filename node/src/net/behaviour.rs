@@ -7,8 +7,8 @@ use libp2p::gossipsub::{
 };
 use libp2p::swarm::{NetworkBehaviour, behaviour::toggle::Toggle};
 use libp2p::{
-    StreamProtocol, autonat, connection_limits, dcutr, identify, identity, kad, mdns, memory_connection_limits, ping,
-    relay, request_response, upnp,
+    StreamProtocol, allow_block_list, autonat, connection_limits, dcutr, identify, identity, kad, mdns,
+    memory_connection_limits, ping, relay, request_response, upnp,
 };
 use sha2::{Digest, Sha256};
 
@@ -21,6 +21,9 @@ use crate::core::ids::HoodId;
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/stoop/kad/1.0.0");
 /// identify protocol version string.
 pub const IDENTIFY_PROTOCOL: &str = "/stoop/id/1.0.0";
+/// Score below which gossipsub ignores a peer; the event loop also
+/// disconnects and temporarily bans it (see `core::bans`).
+pub const GRAYLIST_THRESHOLD: f64 = -1000.0;
 
 /// What the behaviour needs to know beyond the key.
 #[derive(Debug, Clone)]
@@ -94,7 +97,7 @@ fn topic_score(topic: &IdentTopic) -> (PeerScoreParams, PeerScoreThresholds) {
     let thresholds = PeerScoreThresholds {
         gossip_threshold: -100.0,
         publish_threshold: -500.0,
-        graylist_threshold: -1000.0,
+        graylist_threshold: GRAYLIST_THRESHOLD,
         ..PeerScoreThresholds::default()
     };
     (params, thresholds)
@@ -126,6 +129,8 @@ pub fn gossipsub(cfg: &BehaviourConfig, topic: &IdentTopic) -> Result<gossipsub:
 #[allow(missing_debug_implementations)] // the sub-behaviours mostly lack Debug
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Peers refused for a while after their score hit the graylist.
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// Caps on connection counts.
     pub limits: connection_limits::Behaviour,
     /// Refuses connections when the process uses too much memory.
@@ -174,6 +179,7 @@ impl Behaviour {
             .with_max_established_per_peer(Some(2))
             .with_max_pending_incoming(Some(32));
         Ok(Self {
+            blocked: allow_block_list::Behaviour::default(),
             limits: connection_limits::Behaviour::new(limits),
             memory: memory_connection_limits::Behaviour::with_max_bytes(cfg.max_memory_bytes),
             gossipsub: gossipsub(cfg, topic)?,

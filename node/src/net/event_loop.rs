@@ -16,7 +16,8 @@ use serde::Serialize;
 use stoop_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::behaviour::{Behaviour, BehaviourEvent};
+use super::behaviour::{Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD};
+use crate::core::bans::{BAN_SECS, Bans};
 use crate::core::ledger::Accepted;
 use crate::core::strikes::PeerStrikes;
 use crate::core::sync::{PageRequest, PageResponse, SessionEnd, SyncPlanner, relay_after_sync};
@@ -131,6 +132,8 @@ pub struct EventLoop {
     unsent: std::collections::VecDeque<(Vec<u8>, u64)>,
     /// Bounded by the connected peers (forgotten on disconnect).
     strikes: PeerStrikes<PeerId>,
+    /// Bounded by BAN_CAPACITY; mirrored in the behaviour's block list.
+    bans: Bans<PeerId>,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -154,6 +157,7 @@ impl EventLoop {
             pending_sync: BTreeMap::new(),
             unsent: std::collections::VecDeque::new(),
             strikes: PeerStrikes::new(),
+            bans: Bans::new(),
         };
         (this, NetClient { tx })
     }
@@ -258,8 +262,36 @@ impl EventLoop {
         for (peer, req) in self.planner.tick(now) {
             self.send_sync(peer, req);
         }
+        // gossipsub also penalizes on its own (e.g. non-anonymous frames).
+        let connected: Vec<PeerId> = self.peers.keys().copied().collect();
+        for peer in connected {
+            self.ban_if_graylisted(peer);
+        }
+        for peer in self.bans.sweep(now) {
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
         self.node.periodic(now);
         self.node.metrics.peers.set(self.peers.len() as i64);
+    }
+
+    /// Disconnects and refuses a peer whose score fell to the graylist:
+    /// gossipsub alone would only ignore it while it keeps its connection.
+    fn ban_if_graylisted(&mut self, peer: PeerId) {
+        if self.bans.is_banned(&peer, self.node.now()) {
+            return;
+        }
+        let graylisted =
+            self.swarm.behaviour().gossipsub.peer_score(&peer).is_some_and(|score| score < GRAYLIST_THRESHOLD);
+        if !graylisted {
+            return;
+        }
+        tracing::warn!(%peer, "peer graylisted for invalid messages; banned for {BAN_SECS} s");
+        self.node.metrics.peer_bans.inc();
+        if let Some(evicted) = self.bans.ban(peer, self.node.now()) {
+            self.swarm.behaviour_mut().blocked.unblock_peer(evicted);
+        }
+        // Blocking also closes the peer's open connections.
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
     }
 
     fn send_sync(&mut self, peer: PeerId, req: PageRequest) {
@@ -347,11 +379,15 @@ impl EventLoop {
                     Verdict::Ignore(_) => MessageAcceptance::Ignore,
                     Verdict::Reject(_) => MessageAcceptance::Reject,
                 };
+                let rejected = acceptance == MessageAcceptance::Reject;
                 self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
                     &message_id,
                     &propagation_source,
                     acceptance,
                 );
+                if rejected {
+                    self.ban_if_graylisted(propagation_source);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
                 match message {

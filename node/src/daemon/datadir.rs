@@ -26,6 +26,9 @@ use libp2p::{Multiaddr, identity};
 use crate::core::charter::SignedCharter;
 use crate::core::keys::AuthorKey;
 
+/// Quarantined stores kept in the data directory (the newest ones).
+pub const KEEP_QUARANTINED: usize = 3;
+
 /// Why the data directory could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
@@ -288,7 +291,31 @@ impl DataDir {
             n += 1;
         }
         fs::rename(&from, &to).map_err(io(&from))?;
+        self.prune_quarantined();
         Ok(to)
+    }
+
+    /// Keeps the newest [`KEEP_QUARANTINED`] quarantined stores: a disk that
+    /// corrupts the store at every start must not fill up with copies.
+    /// Best effort: a copy that cannot be removed is only logged.
+    fn prune_quarantined(&self) {
+        let Ok(entries) = fs::read_dir(&self.root) else { return };
+        let mut found: Vec<((u64, u64), PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let rest = name.strip_prefix("store.corrupt-")?;
+                let (time, n) = rest.split_once('.').unwrap_or((rest, "0"));
+                Some(((time.parse().ok()?, n.parse().ok()?), e.path()))
+            })
+            .collect();
+        found.sort();
+        let excess = found.len().saturating_sub(KEEP_QUARANTINED);
+        for (_, path) in found.into_iter().take(excess) {
+            if let Err(e) = fs::remove_dir_all(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove an old quarantined store");
+            }
+        }
     }
 
     /// Writes a fresh API token (0600) and returns it.
@@ -354,6 +381,26 @@ pub fn write_author_key(path: &Path, key: &AuthorKey) -> Result<(), DataDirError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_newest_quarantined_stores_are_kept() -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let dir = DataDir::new(tmp.path().join("node"));
+        dir.create()?;
+        for (i, now) in [100u64, 100, 300, 200, 400].into_iter().enumerate() {
+            fs::create_dir_all(dir.store_dir())?;
+            fs::write(dir.store_dir().join("db"), [i as u8])?;
+            dir.quarantine_store(now)?;
+        }
+        let mut left: Vec<String> = fs::read_dir(tmp.path().join("node"))?
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.starts_with("store.corrupt-"))
+            .collect();
+        left.sort();
+        assert_eq!(left, ["store.corrupt-200", "store.corrupt-300", "store.corrupt-400"]);
+        Ok(())
+    }
 
     #[test]
     fn keys_round_trip_and_loose_permissions_are_refused() -> Result<(), Box<dyn std::error::Error>> {

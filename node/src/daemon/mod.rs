@@ -210,7 +210,7 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
     let node_key = dir.node_key()?;
     let author = dir.author_key()?;
     let cache = settings.config.cache_mib * 1024 * 1024;
-    let store = Store::open(&StoreConfig { path: dir.store_dir(), cache_bytes: cache, temporary: false })?;
+    let store = Store::open(&StoreConfig { cache_bytes: cache, ..StoreConfig::at(dir.store_dir()) })?;
     let (replica, report) = Replica::open(store)?;
     tracing::info!(messages = report.messages, repaired = report.repaired, dropped = report.dropped, "store opened");
     let hood = replica.ledger().hood();

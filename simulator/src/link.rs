@@ -137,6 +137,19 @@ pub struct LinkTransport {
     inner: MemoryTransport,
     local: u32,
     fabric: Arc<Fabric>,
+    /// Listeners to remove on drop (one per listen address, so tiny).
+    listeners: Vec<ListenerId>,
+}
+
+impl Drop for LinkTransport {
+    /// `MemoryTransport` frees a listen port only in `remove_listener`, not
+    /// when dropped, so a node restarted on the same address (churn) would
+    /// find its port taken.
+    fn drop(&mut self) {
+        for id in self.listeners.drain(..) {
+            self.inner.remove_listener(id);
+        }
+    }
 }
 
 impl std::fmt::Debug for LinkTransport {
@@ -148,7 +161,7 @@ impl std::fmt::Debug for LinkTransport {
 impl LinkTransport {
     /// The transport of node `local` on `fabric`.
     pub fn new(local: u32, fabric: Arc<Fabric>) -> Self {
-        Self { inner: MemoryTransport::default(), local, fabric }
+        Self { inner: MemoryTransport::default(), local, fabric, listeners: Vec::new() }
     }
 }
 
@@ -163,10 +176,13 @@ impl Transport for LinkTransport {
     type Dial = BoxFuture<'static, Result<LinkConn, io::Error>>;
 
     fn listen_on(&mut self, id: ListenerId, addr: Multiaddr) -> Result<(), TransportError<Self::Error>> {
-        self.inner.listen_on(id, addr).map_err(|e| e.map(io_err))
+        self.inner.listen_on(id, addr).map_err(|e| e.map(io_err))?;
+        self.listeners.push(id);
+        Ok(())
     }
 
     fn remove_listener(&mut self, id: ListenerId) -> bool {
+        self.listeners.retain(|l| *l != id);
         self.inner.remove_listener(id)
     }
 
@@ -250,6 +266,8 @@ impl LinkConn {
         let n = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         let rng = SimRng::derive(fabric.seed, "conn", (u64::from(local) << 32) ^ u64::from(remote) ^ (n << 20));
         let base_ms = fabric.base_latency_ms(local, remote);
+        let open = fabric.shared.conn_ends.fetch_add(1, Ordering::Relaxed) + 1;
+        fabric.shared.conn_ends_peak.fetch_max(open, Ordering::Relaxed);
         let now = Instant::now();
         Self { reader, tx, local, remote, fabric, rng, base_ms, free_at: now, last_at: now }
     }
@@ -280,6 +298,12 @@ impl LinkConn {
         let at = (depart + Duration::from_secs_f64(delay / 1000.0)).max(self.last_at);
         self.last_at = at;
         at
+    }
+}
+
+impl Drop for LinkConn {
+    fn drop(&mut self) {
+        self.fabric.shared.conn_ends.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -422,6 +446,17 @@ mod tests {
         fabric.set_partition(None);
         b.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"x");
+    }
+
+    #[test]
+    fn a_dropped_transport_frees_its_port() {
+        let shared = Arc::new(Shared::new(1));
+        let fabric = Fabric::new(5, model(1.0, 0.0), 1, shared);
+        let mut t = LinkTransport::new(0, fabric.clone());
+        t.listen_on(ListenerId::next(), fabric.addr(0)).unwrap();
+        drop(t);
+        let mut again = LinkTransport::new(0, fabric.clone());
+        again.listen_on(ListenerId::next(), fabric.addr(0)).unwrap();
     }
 
     #[test]

@@ -202,7 +202,10 @@ fn build_swarm(
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
     swarm.behaviour_mut().gossipsub.subscribe(topic).map_err(|e| err(&e))?;
-    swarm.listen_on(fabric.addr(i)).map_err(|e| err(&e))?;
+    swarm.listen_on(fabric.addr(i)).map_err(|e| match e {
+        libp2p::TransportError::Other(e) => err(&format!("cannot listen: {e}")),
+        other => err(&other),
+    })?;
     Ok(swarm)
 }
 
@@ -531,6 +534,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
     let work_unix = unix_now();
     let work_ms = shared.ms_at(t_work);
     let counters_at_work = report::snapshot(&shared, &roles);
+    let lag_at_work = (shared.pump_lag.counts(), shared.probe_lag.counts());
 
     // The timeline.
     let plan = timeline(s, &roles);
@@ -614,6 +618,8 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
     fabric.set_partition(None);
     tokio::time::sleep(Duration::from_secs(s.timing.settle_secs)).await;
     let counters_at_end = report::snapshot(&shared, &roles);
+    let lag_at_end = (shared.pump_lag.counts(), shared.probe_lag.counts());
+    let conns_end = shared.conn_ends.load(std::sync::atomic::Ordering::Relaxed) as f64 / s.nodes as f64;
     let settle_end_ms = shared.now_ms();
 
     // Stop everything.
@@ -644,6 +650,17 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
         rss_started_kib,
         partitions,
         churn_events,
+        connections_per_node: conns_end,
+        connections_per_node_peak: shared.conn_ends_peak.load(std::sync::atomic::Ordering::Relaxed) as f64
+            / s.nodes as f64,
+        lag_window: [
+            [0.5, 0.99].map(|q| {
+                crate::stats::LagHistogram::window_quantile_us(&lag_at_work.0, &lag_at_end.0, q) as f64 / 1000.0
+            }),
+            [0.5, 0.99].map(|q| {
+                crate::stats::LagHistogram::window_quantile_us(&lag_at_work.1, &lag_at_end.1, q) as f64 / 1000.0
+            }),
+        ],
         quota_hours: (unix_now() / 3600 - work_unix / 3600) as usize + 1,
     };
     let report = report::build(

@@ -122,6 +122,30 @@ impl LagHistogram {
         self.max_us.load(Ordering::Relaxed)
     }
 
+    /// Bucket counts now (for a window: subtract an earlier copy).
+    pub fn counts(&self) -> Vec<u64> {
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect()
+    }
+
+    /// Quantile `q` (µs, bucket upper bound; the overflow bucket reads as
+    /// 100.1 ms) of the samples recorded between `before` and `after`.
+    pub fn window_quantile_us(before: &[u64], after: &[u64], q: f64) -> u64 {
+        let diff: Vec<u64> = after.iter().zip(before).map(|(a, b)| a.saturating_sub(*b)).collect();
+        let total: u64 = diff.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        let target = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in diff.iter().enumerate() {
+            seen += n;
+            if seen >= target {
+                return (i as u64 + 1) * LAG_BUCKET_US + u64::from(i == LAG_BUCKETS);
+            }
+        }
+        (LAG_BUCKETS as u64 + 1) * LAG_BUCKET_US
+    }
+
     /// Upper bound of the bucket holding quantile `q` (µs, at most the
     /// maximum seen); 0 with no samples.
     pub fn quantile_us(&self, q: f64) -> u64 {
@@ -152,6 +176,10 @@ pub struct Shared {
     pub pump_lag: LagHistogram,
     /// Overshoot of a probe task sleeping 10 ms in a loop.
     pub probe_lag: LagHistogram,
+    /// Connection ends open now (two per connection).
+    pub conn_ends: AtomicU64,
+    /// Most connection ends open at once.
+    pub conn_ends_peak: AtomicU64,
 }
 
 impl Shared {
@@ -162,6 +190,8 @@ impl Shared {
             nodes: (0..n).map(|_| NodeStats::default()).collect(),
             pump_lag: LagHistogram::default(),
             probe_lag: LagHistogram::default(),
+            conn_ends: AtomicU64::new(0),
+            conn_ends_peak: AtomicU64::new(0),
         }
     }
 
@@ -191,5 +221,8 @@ mod tests {
         assert_eq!(h.quantile_us(0.5), 200);
         assert_eq!(h.max_us(), 50_000);
         assert_eq!(h.quantile_us(1.0), 50_000);
+        let before = h.counts();
+        h.record_us(3_050);
+        assert_eq!(LagHistogram::window_quantile_us(&before, &h.counts(), 0.5), 3_100);
     }
 }

@@ -231,7 +231,7 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
         );
     }
     let cache = settings.config.cache_mib * 1024 * 1024;
-    let store_cfg = StoreConfig { path: dir.store_dir(), cache_bytes: cache, temporary: false };
+    let store_cfg = StoreConfig { cache_bytes: cache, ..StoreConfig::at(dir.store_dir()) };
     let (replica, report, quarantined) = open_replica(&dir, &store_cfg, clock.now())?;
     tracing::info!(messages = report.messages, repaired = report.repaired, dropped = report.dropped, "store opened");
     let hood = replica.ledger().hood();

@@ -70,7 +70,7 @@ pub fn hood_topic(hood: &HoodId) -> IdentTopic {
 /// the next sync). The frame hash is still the same on every hop, and a
 /// second valid signature over the same message can only come from its own
 /// author; the ledger ignores it as a duplicate.
-fn message_id(m: &gossipsub::Message) -> gossipsub::MessageId {
+pub fn message_id(m: &gossipsub::Message) -> gossipsub::MessageId {
     gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec())
 }
 

@@ -83,17 +83,34 @@ pub struct StoreConfig {
     pub cache_bytes: u64,
     /// Keep everything in a temporary directory removed on drop.
     pub temporary: bool,
+    /// Background flush interval. `Some` gives each open store its own
+    /// flusher thread; `None` flushes only on explicit [`Store::flush`]
+    /// (local posts still flush before they are acknowledged). The simulator
+    /// opens 1,000 stores in one process and cannot afford 1,000 threads.
+    pub flush_every_ms: Option<u64>,
+    /// sled's write buffer (segment) size; `None` keeps sled's 512 KiB. Each
+    /// open store holds about one segment in memory.
+    pub segment_bytes: Option<usize>,
 }
+
+/// Background flush interval of a daemon's store.
+pub const DEFAULT_FLUSH_EVERY_MS: u64 = 1000;
 
 impl StoreConfig {
     /// A persistent store at `path` with the default cache.
     pub fn at(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), cache_bytes: DEFAULT_CACHE_BYTES, temporary: false }
+        Self {
+            path: path.into(),
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            temporary: false,
+            flush_every_ms: Some(DEFAULT_FLUSH_EVERY_MS),
+            segment_bytes: None,
+        }
     }
 
     /// A throwaway store (simulator, tests).
     pub fn temporary(cache_bytes: u64) -> Self {
-        Self { path: PathBuf::new(), cache_bytes, temporary: true }
+        Self { temporary: true, cache_bytes, ..Self::at(PathBuf::new()) }
     }
 }
 
@@ -214,7 +231,10 @@ impl Store {
         let mut sled_cfg = sled::Config::new()
             .cache_capacity(cfg.cache_bytes)
             .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(Some(1000));
+            .flush_every_ms(cfg.flush_every_ms);
+        if let Some(bytes) = cfg.segment_bytes {
+            sled_cfg = sled_cfg.segment_size(bytes);
+        }
         sled_cfg = if cfg.temporary { sled_cfg.temporary(true) } else { sled_cfg.path(&cfg.path) };
         let db = open_with_retry(&sled_cfg, &cfg.path)?;
         let store = Self {

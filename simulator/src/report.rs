@@ -851,7 +851,17 @@ pub fn summary(r: &Report) -> String {
         t.add_row(vec![
             g.id.to_owned(),
             g.what.clone(),
-            g.value.map_or("n/a".into(), |v| if v < 10.0 { format!("{v:.3}") } else { format!("{v:.0}") }),
+            // Ratios get four decimals: 59,934 of 59,940 pairs must not
+            // print as a "1.000" that misses the goal.
+            g.value.map_or("n/a".into(), |v| {
+                if v <= 1.0 {
+                    format!("{v:.4}")
+                } else if v < 10.0 {
+                    format!("{v:.3}")
+                } else {
+                    format!("{v:.0}")
+                }
+            }),
             g.goal.clone(),
             match g.met {
                 Some(true) => "yes".into(),

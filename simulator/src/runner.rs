@@ -16,7 +16,7 @@ use stoop_node::core::envelope::{Envelope, MAX_ENVELOPE_BYTES};
 use stoop_node::core::ids::Digest32;
 use stoop_node::core::message::Decision;
 use stoop_node::daemon::node::Node;
-use stoop_node::net::behaviour::{Behaviour, BehaviourConfig, hood_topic};
+use stoop_node::net::behaviour::{Behaviour, BehaviourConfig, IDLE_CONNECTION_TIMEOUT, hood_topic};
 use stoop_node::net::{EventLoop, NetClient};
 use stoop_node::replica::Replica;
 use stoop_node::store::{Store, StoreConfig};
@@ -199,7 +199,7 @@ fn build_swarm(
             Ok(b)
         })
         .map_err(|e| err(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
     swarm.behaviour_mut().gossipsub.subscribe(topic).map_err(|e| err(&e))?;
     swarm.listen_on(fabric.addr(i)).map_err(|e| match e {

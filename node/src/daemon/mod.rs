@@ -35,7 +35,7 @@ use crate::core::charter::{Charter, CharterError, SignedCharter};
 use crate::core::keys::AuthorKey;
 use crate::core::message::{Join, Payload};
 use crate::core::verdict::{IgnoreReason, Verdict};
-use crate::net::behaviour::{Behaviour, BehaviourConfig, hood_topic};
+use crate::net::behaviour::{Behaviour, BehaviourConfig, IDLE_CONNECTION_TIMEOUT, hood_topic};
 use crate::net::{EventLoop, NetClient};
 use crate::replica::Replica;
 use crate::store::{LoadReport, Store, StoreConfig, StoreError};
@@ -266,7 +266,7 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
         .map_err(|e| net_err(&e))?
         .with_behaviour(|key, relay| Behaviour::new(key, relay, &behaviour_cfg, &topic).map_err(Into::into))
         .map_err(|e| net_err(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
     swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| net_err(&e))?;
     for addr in &settings.listen {

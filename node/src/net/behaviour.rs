@@ -21,6 +21,12 @@ use crate::core::ids::HoodId;
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/stoop/kad/1.0.0");
 /// identify protocol version string.
 pub const IDENTIFY_PROTOCOL: &str = "/stoop/id/1.0.0";
+/// How long a connection with nothing keeping it alive stays open. Mesh
+/// peers are kept alive by gossipsub's streams; a connection to a peer that
+/// does not speak gossipsub (a Kademlia-only peer), or one gossipsub gave
+/// up on, closes soon after its last request instead of holding its Noise
+/// and Yamux buffers for two minutes.
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
 /// Score below which gossipsub ignores a peer; the event loop also
 /// disconnects and temporarily bans it (see `core::bans`).
 pub const GRAYLIST_THRESHOLD: f64 = -1000.0;

@@ -22,21 +22,6 @@ use stoop_proto::v1 as pb;
 use stoop_tests::raw_peer::{Authorship, RawPeer};
 use stoop_tests::{Node, TestResult, WAIT, wait_for};
 
-/// Adds the group order l to a signature's s half: valid for lax
-/// verifiers, refused by `verify_strict` (row 6).
-fn add_group_order(sig: &mut [u8]) {
-    const L: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-    ];
-    let mut carry = 0u16;
-    for (s, l) in sig[32..64].iter_mut().zip(L) {
-        let v = u16::from(*s) + u16::from(l) + carry;
-        *s = (v & 0xff) as u8;
-        carry = v >> 8;
-    }
-}
-
 /// One row of the table: a frame and what the node must say about it.
 struct Row {
     name: &'static str,
@@ -171,7 +156,7 @@ fn every_bad_frame_is_refused_through_the_real_gossip_path() -> TestResult {
     p.signer = [1].into_iter().chain([0; 31]).collect();
     rows.push(row("weak key", p.encode_to_vec(), "alert", "reject", "weak_key"));
     let mut p = envelope_fields(&valid)?;
-    add_group_order(&mut p.signature);
+    stoop_node::testkit::add_group_order(&mut p.signature);
     rows.push(row("non-canonical signature", p.encode_to_vec(), "alert", "reject", "bad_signature"));
     // Row 8: ten minutes in the future.
     rows.push(row(

@@ -161,22 +161,6 @@ impl fmt::Debug for AuthorKey {
     }
 }
 
-/// Adds the group order l to a signature's s half: the classic malleation
-/// that lax verifiers accept and `verify_strict` refuses.
-#[cfg(test)]
-pub(crate) fn add_group_order(sig: &mut [u8]) {
-    const L: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-    ];
-    let mut carry = 0u16;
-    for (s, l) in sig[32..64].iter_mut().zip(L) {
-        let v = u16::from(*s) + u16::from(l) + carry;
-        *s = (v & 0xff) as u8;
-        carry = v >> 8;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,7 +192,7 @@ mod tests {
     fn non_canonical_signature_is_refused() -> Result<(), Box<dyn std::error::Error>> {
         let k = AuthorKey::generate()?;
         let mut sig = k.sign(Tag::Alert, b"m");
-        add_group_order(&mut sig);
+        crate::testkit::add_group_order(&mut sig);
         assert!(k.public().verify(Tag::Alert, b"m", &sig).is_err());
         Ok(())
     }

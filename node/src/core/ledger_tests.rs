@@ -139,7 +139,7 @@ fn row6_bad_signature_weak_key_non_canonical_signature() -> TestResult {
     assert_eq!(reject_code(&l.ingest(&p.encode_to_vec(), T0).verdict), "weak_key");
     // s + l: accepted by lax verifiers, refused by verify_strict.
     let mut p = pb::Envelope::decode(env.to_bytes().as_slice())?;
-    crate::core::keys::add_group_order(&mut p.signature);
+    crate::testkit::add_group_order(&mut p.signature);
     assert_eq!(
         l.ingest(&p.encode_to_vec(), T0).verdict,
         Verdict::Reject(RejectReason::Signature(KeyError::BadSignature))

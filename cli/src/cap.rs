@@ -170,55 +170,51 @@ pub fn export(alert: &Value, original: Option<&Value>, hood_id: &str, hood_name:
     let mut x = String::new();
     x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x.push_str(&format!("<alert xmlns=\"{CAP_NS}\">\n"));
-    let mut el = |indent: usize, name: &str, value: &str| {
-        x.push_str(&format!("{:indent$}<{name}>{}</{name}>\n", "", escape(value)));
-    };
-    el(2, "identifier", &format!("{STOOP_PREFIX}{}", field(alert, "id")?));
-    el(2, "sender", &sender_of(alert, hood_id)?);
-    el(2, "sent", &cap_time(num("sent")?));
-    el(2, "status", &cap_case(field(alert, "status")?));
-    el(2, "msgType", &cap_case(field(alert, "msg_type")?));
-    el(2, "scope", "Restricted");
-    el(2, "restriction", &format!("members of the Stoop neighborhood {hood_name}"));
+    element(&mut x, 2, "identifier", &format!("{STOOP_PREFIX}{}", field(alert, "id")?));
+    element(&mut x, 2, "sender", &sender_of(alert, hood_id)?);
+    element(&mut x, 2, "sent", &cap_time(num("sent")?));
+    element(&mut x, 2, "status", &cap_case(field(alert, "status")?));
+    element(&mut x, 2, "msgType", &cap_case(field(alert, "msg_type")?));
+    element(&mut x, 2, "scope", "Restricted");
+    element(&mut x, 2, "restriction", &format!("members of the Stoop neighborhood {hood_name}"));
     if let Some(orig) = original {
         let sent = orig["sent"].as_u64().ok_or(CapError::Missing("sent"))?;
         let reference =
             format!("{},{STOOP_PREFIX}{},{}", sender_of(orig, hood_id)?, field(orig, "id")?, cap_time(sent));
-        el(2, "references", &reference);
+        element(&mut x, 2, "references", &reference);
     }
     x.push_str("  <info>\n");
-    let mut el = |indent: usize, name: &str, value: &str| {
-        x.push_str(&format!("{:indent$}<{name}>{}</{name}>\n", "", escape(value)));
-    };
-    el(4, "category", cap_category(category));
-    el(4, "event", field(alert, "event")?);
-    el(4, "urgency", &cap_case(field(alert, "urgency")?));
-    el(4, "severity", &cap_case(field(alert, "severity")?));
-    el(4, "certainty", &cap_case(field(alert, "certainty")?));
-    x.push_str(&format!(
-        "    <eventCode>\n      <valueName>{STOOP_CATEGORY}</valueName>\n      <value>{}</value>\n    </eventCode>\n",
-        escape(category)
-    ));
-    let mut el = |indent: usize, name: &str, value: &str| {
-        x.push_str(&format!("{:indent$}<{name}>{}</{name}>\n", "", escape(value)));
-    };
-    el(4, "expires", &cap_time(num("expires")?));
-    el(4, "senderName", &format!("Stoop neighborhood {hood_name}"));
-    el(4, "headline", field(alert, "headline")?);
+    element(&mut x, 4, "category", cap_category(category));
+    element(&mut x, 4, "event", field(alert, "event")?);
+    element(&mut x, 4, "urgency", &cap_case(field(alert, "urgency")?));
+    element(&mut x, 4, "severity", &cap_case(field(alert, "severity")?));
+    element(&mut x, 4, "certainty", &cap_case(field(alert, "certainty")?));
+    x.push_str("    <eventCode>\n");
+    element(&mut x, 6, "valueName", STOOP_CATEGORY);
+    element(&mut x, 6, "value", category);
+    x.push_str("    </eventCode>\n");
+    element(&mut x, 4, "expires", &cap_time(num("expires")?));
+    element(&mut x, 4, "senderName", &format!("Stoop neighborhood {hood_name}"));
+    element(&mut x, 4, "headline", field(alert, "headline")?);
     if let Some(d) = alert["description"].as_str().filter(|d| !d.is_empty()) {
-        el(4, "description", d);
+        element(&mut x, 4, "description", d);
     }
     if let Some(i) = alert["instruction"].as_str().filter(|i| !i.is_empty()) {
-        el(4, "instruction", i);
+        element(&mut x, 4, "instruction", i);
     }
     let area = field(alert, "area")?;
-    x.push_str(&format!(
-        "    <area>\n      <areaDesc>geohash cell {0}</areaDesc>\n      <geocode>\n        \
-         <valueName>{GEOHASH}</valueName>\n        <value>{0}</value>\n      </geocode>\n    </area>\n",
-        escape(area)
-    ));
-    x.push_str("  </info>\n</alert>\n");
+    x.push_str("    <area>\n");
+    element(&mut x, 6, "areaDesc", &format!("geohash cell {area}"));
+    x.push_str("      <geocode>\n");
+    element(&mut x, 8, "valueName", GEOHASH);
+    element(&mut x, 8, "value", area);
+    x.push_str("      </geocode>\n    </area>\n  </info>\n</alert>\n");
     Ok(x)
+}
+
+/// Appends `<name>value</name>` on its own line, indented, value escaped.
+fn element(x: &mut String, indent: usize, name: &str, value: &str) {
+    x.push_str(&format!("{:indent$}<{name}>{}</{name}>\n", "", escape(value)));
 }
 
 /// What an imported CAP document asks the node to do.

@@ -346,18 +346,16 @@ fn build_alert(
     })
 }
 
-/// Signs, validates and stores `payload` durably on a blocking thread: the
-/// sled flush waits for the disk, and on an async worker it would stall
-/// every other request (and `/healthz`) behind a slow SD card.
-async fn durable_publish(s: &ApiState, payload: Payload, now: u64) -> Result<Envelope, ApiError> {
+/// Runs a local publish (sign or check, validate, store, flush) on a
+/// blocking thread: the sled flush waits for the disk, and on an async
+/// worker it would stall every other request (and `/healthz`) behind a slow
+/// SD card.
+async fn durable(
+    s: &ApiState,
+    publish: impl FnOnce(&Node) -> Result<Envelope, PublishError> + Send + 'static,
+) -> Result<Envelope, ApiError> {
     let node = s.node.clone();
-    tokio::task::spawn_blocking(move || node.publish(&payload, now)).await.map_err(join_error)?.map_err(Into::into)
-}
-
-/// Like [`durable_publish`] for an envelope signed elsewhere.
-async fn durable_publish_signed(s: &ApiState, bytes: Vec<u8>, now: u64) -> Result<Envelope, ApiError> {
-    let node = s.node.clone();
-    tokio::task::spawn_blocking(move || node.publish_signed(&bytes, now)).await.map_err(join_error)?.map_err(Into::into)
+    tokio::task::spawn_blocking(move || publish(&node)).await.map_err(join_error)?.map_err(Into::into)
 }
 
 fn join_error(e: tokio::task::JoinError) -> ApiError {
@@ -366,7 +364,8 @@ fn join_error(e: tokio::task::JoinError) -> ApiError {
 }
 
 async fn publish(s: &ApiState, payload: Payload) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let env = durable_publish(s, payload, s.node.now()).await?;
+    let now = s.node.now();
+    let env = durable(s, move |node| node.publish(&payload, now)).await?;
     // Durable before this point; gossip is best effort (sync covers gaps).
     let _ = s.net.publish(env.to_bytes()).await;
     Ok((StatusCode::CREATED, Json(json!({ "id": env.id().to_hex(), "kind": env.kind().name() }))))
@@ -538,7 +537,8 @@ async fn post_signed(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let bytes = hex::decode(req.envelope.trim())
         .map_err(|_| ApiError::bad_request("bad_envelope", "envelope: expected hex"))?;
-    let env = durable_publish_signed(&s, bytes, s.node.now()).await?;
+    let now = s.node.now();
+    let env = durable(&s, move |node| node.publish_signed(&bytes, now)).await?;
     let _ = s.net.publish(env.to_bytes()).await;
     Ok((StatusCode::CREATED, Json(json!({ "id": env.id().to_hex(), "kind": env.kind().name() }))))
 }
@@ -631,7 +631,7 @@ async fn invite(State(s): State<ApiState>, body: axum::body::Bytes) -> Result<(S
         sent: now,
         expires: now.saturating_add(expires_in),
     });
-    let env = durable_publish(&s, payload, now).await?;
+    let env = durable(&s, move |node| node.publish(&payload, now)).await?;
     let _ = s.net.publish(env.to_bytes()).await;
     let listen = s.net.listen_addrs().await.unwrap_or_default();
     let bootstrap = listen

@@ -233,13 +233,10 @@ impl EventLoop {
     /// and are recent enough that peers may still lack them (see
     /// [`relay_after_sync`]). Envelopes are canonical (the ledger refuses any
     /// other encoding), so re-encoding gives back the exact signed bytes.
-    fn relay_fresh<'a>(&mut self, accepted: impl Iterator<Item = &'a Accepted>) {
-        let now = self.node.now();
-        let fresh: Vec<Vec<u8>> =
-            accepted.filter(|a| relay_after_sync(a.payload.sent(), now)).map(|a| a.envelope.to_bytes()).collect();
-        for bytes in fresh {
+    fn relay_fresh<'a>(&mut self, accepted: impl Iterator<Item = &'a Accepted>, now: u64) {
+        for a in accepted.filter(|a| relay_after_sync(a.payload.sent(), now)) {
             // No peer yet: the message is stored and spreads by sync.
-            let _ = self.try_publish(bytes);
+            let _ = self.try_publish(a.envelope.to_bytes());
         }
     }
 
@@ -344,6 +341,7 @@ impl EventLoop {
                 message_id,
                 message,
             })) => {
+                let now = self.node.now();
                 // Anonymous mode: a message carrying author fields is not ours.
                 let verdict = if message.source.is_some() || message.sequence_number.is_some() {
                     self.node.metrics.record_gossip_dropped("not_anonymous");
@@ -352,13 +350,13 @@ impl EventLoop {
                         why: "message is not anonymous",
                     })
                 } else {
-                    let outcome = self.node.ingest(&message.data, self.node.now(), Origin::Gossip);
+                    let outcome = self.node.ingest(&message.data, now, Origin::Gossip);
                     // Messages this one released from the pending buffer were
                     // ignored (so not forwarded) when they arrived.
                     let own = outcome.id;
-                    self.relay_fresh(outcome.accepted.iter().filter(|a| Some(a.envelope.id()) != own));
+                    self.relay_fresh(outcome.accepted.iter().filter(|a| Some(a.envelope.id()) != own), now);
                     if let Verdict::Reject(RejectReason::NotMember | RejectReason::InviterNotMember) = outcome.verdict
-                        && let Some(req) = self.planner.gap(&propagation_source, self.node.now())
+                        && let Some(req) = self.planner.gap(&propagation_source, now)
                     {
                         // Likely a join we missed rather than an outsider:
                         // ask the forwarder for the history now.
@@ -370,7 +368,7 @@ impl EventLoop {
                 let acceptance = match verdict {
                     Verdict::Accept => MessageAcceptance::Accept,
                     Verdict::Ignore(crate::core::verdict::IgnoreReason::OverQuota)
-                        if self.strikes.strike(propagation_source, self.node.now()) =>
+                        if self.strikes.strike(propagation_source, now) =>
                     {
                         tracing::debug!(peer = %propagation_source, "peer keeps forwarding over-quota alerts");
                         self.node.metrics.record_gossip_dropped("persistent_over_quota");
@@ -446,7 +444,7 @@ impl EventLoop {
         // limit: an oversized page ends the session unprocessed.
         if count <= crate::core::sync::PAGE_LIMIT as usize {
             let accepted = self.node.ingest_batch(&response.envelopes, now, Origin::Sync);
-            self.relay_fresh(accepted.iter());
+            self.relay_fresh(accepted.iter(), now);
         }
         let page = PageResponse { count, next_cursor: response.next_cursor, done: response.done };
         match self.planner.page(&peer, &page, now) {

@@ -143,6 +143,7 @@ fn behaviour_config(s: &Scenario) -> BehaviourConfig {
         mdns: false,
         upnp: false,
         max_connections: s.node.max_connections,
+        outbound_peers: s.node.outbound_peers,
         max_memory_bytes: usize::MAX / 2,
         mesh_n: s.mesh.d,
         heartbeat: Duration::from_millis(s.mesh.heartbeat_ms),

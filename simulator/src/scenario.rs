@@ -336,11 +336,18 @@ pub struct NodeResources {
     pub segment_kib: u64,
     /// Most connections per node.
     pub max_connections: u32,
+    /// Most peers a node dials itself (the daemon's `outbound_peers`).
+    pub outbound_peers: usize,
 }
 
 impl Default for NodeResources {
     fn default() -> Self {
-        Self { cache_kib: 256, segment_kib: 0, max_connections: 64 }
+        Self {
+            cache_kib: 256,
+            segment_kib: 0,
+            max_connections: 64,
+            outbound_peers: stoop_node::core::dial_budget::DEFAULT_OUTBOUND_PEERS,
+        }
     }
 }
 

@@ -16,12 +16,14 @@
 //! - [`verdict`]: Accept / Ignore / Reject with named reasons.
 //! - [`ledger`]: the hood state machine that ties the rules together.
 //! - [`sync`]: per-peer sync planning (what to ask, when to stop).
+//! - [`dial_budget`]: how many peers a node dials on its own.
 //! - [`bans`]: temporary bans of peers whose gossip score hit the graylist.
 //! - [`strikes`]: penalizing peers that keep forwarding over-quota alerts.
 
 pub mod area;
 pub mod bans;
 pub mod charter;
+pub mod dial_budget;
 pub mod envelope;
 pub mod ids;
 pub mod keys;

@@ -27,8 +27,8 @@ pub enum ConfigError {
 
 /// Keys that may come from `STOOP_*` variables (others, like
 /// `STOOP_DATA_DIR`, belong to the command line).
-const ENV_KEYS: [&str; 8] =
-    ["listen", "api", "mdns", "upnp", "bootstrap", "cache_mib", "max_connections", "resync_secs"];
+const ENV_KEYS: [&str; 9] =
+    ["listen", "api", "mdns", "upnp", "bootstrap", "cache_mib", "max_connections", "outbound_peers", "resync_secs"];
 
 /// Everything a node can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +48,8 @@ pub struct Config {
     pub cache_mib: u64,
     /// Most established connections.
     pub max_connections: u32,
+    /// Most peers this node dials itself; others may still dial it.
+    pub outbound_peers: u32,
     /// How often each connected peer is asked for what this node missed.
     pub resync_secs: u64,
 }
@@ -62,6 +64,7 @@ impl Default for Config {
             bootstrap: Vec::new(),
             cache_mib: 8,
             max_connections: 64,
+            outbound_peers: crate::core::dial_budget::DEFAULT_OUTBOUND_PEERS as u32,
             resync_secs: crate::core::sync::RESYNC_INTERVAL_SECS,
         }
     }
@@ -124,6 +127,9 @@ impl Config {
         }
         if self.max_connections == 0 {
             return Err(ConfigError::Value { key: "max_connections", why: "must be at least 1".into() });
+        }
+        if self.outbound_peers == 0 || self.outbound_peers > self.max_connections {
+            return Err(ConfigError::Value { key: "outbound_peers", why: "must be 1..=max_connections".into() });
         }
         Ok(Settings { config: self, listen, api, bootstrap })
     }

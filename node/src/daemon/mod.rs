@@ -125,7 +125,7 @@ fn toml_text(c: &Config) -> String {
     let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
     format!(
         "# Stoop node configuration. Every key can also be set with a STOOP_<KEY> variable.\n\
-         listen = [{}]\napi = {:?}\nmdns = {}\nupnp = {}\nbootstrap = [{}]\ncache_mib = {}\nmax_connections = {}\nresync_secs = {}\n",
+         listen = [{}]\napi = {:?}\nmdns = {}\nupnp = {}\nbootstrap = [{}]\ncache_mib = {}\nmax_connections = {}\noutbound_peers = {}\nresync_secs = {}\n",
         list(&c.listen),
         c.api,
         c.mdns,
@@ -133,6 +133,7 @@ fn toml_text(c: &Config) -> String {
         list(&c.bootstrap),
         c.cache_mib,
         c.max_connections,
+        c.outbound_peers,
         c.resync_secs
     )
 }
@@ -252,6 +253,7 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
         mdns: settings.config.mdns && on_lan,
         upnp: settings.config.upnp && on_lan,
         max_connections: settings.config.max_connections,
+        outbound_peers: settings.config.outbound_peers as usize,
         ..BehaviourConfig::default()
     };
     let net_err = |e: &dyn std::fmt::Display| DaemonError::Network(e.to_string());

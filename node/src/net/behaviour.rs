@@ -40,6 +40,9 @@ pub struct BehaviourConfig {
     pub upnp: bool,
     /// Most established connections in total.
     pub max_connections: u32,
+    /// Most connections this node opens to new peers itself (see
+    /// `core::dial_budget`).
+    pub outbound_peers: usize,
     /// Refuse new connections above this process memory use.
     pub max_memory_bytes: usize,
     /// Gossipsub mesh degree D (D_lo = D-2, D_hi = 2D).
@@ -54,6 +57,7 @@ impl Default for BehaviourConfig {
             mdns: true,
             upnp: true,
             max_connections: 64,
+            outbound_peers: crate::core::dial_budget::DEFAULT_OUTBOUND_PEERS,
             max_memory_bytes: 512 * 1024 * 1024,
             mesh_n: 6,
             heartbeat: Duration::from_secs(1),
@@ -137,6 +141,8 @@ pub fn gossipsub(cfg: &BehaviourConfig, topic: &IdentTopic) -> Result<gossipsub:
 pub struct Behaviour {
     /// Peers refused for a while after their score hit the graylist.
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// Caps the peers this node dials itself, before any handshake.
+    pub dials: super::dial_budget::Behaviour,
     /// Caps on connection counts.
     pub limits: connection_limits::Behaviour,
     /// Refuses connections when the process uses too much memory.
@@ -186,6 +192,7 @@ impl Behaviour {
             .with_max_pending_incoming(Some(32));
         Ok(Self {
             blocked: allow_block_list::Behaviour::default(),
+            dials: super::dial_budget::Behaviour::new(cfg.outbound_peers),
             limits: connection_limits::Behaviour::new(limits),
             memory: memory_connection_limits::Behaviour::with_max_bytes(cfg.max_memory_bytes),
             gossipsub: gossipsub(cfg, topic)?,

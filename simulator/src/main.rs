@@ -7,6 +7,11 @@
 
 mod demo;
 
+/// See the `jemalloc` feature in Cargo.toml.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};

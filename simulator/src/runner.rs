@@ -247,17 +247,20 @@ fn start_node(
     let cfg = behaviour_config(s);
     let adversary = cast.roles[i].is_some();
     let mut swarm = build_swarm(i, cast.keys[i].clone(), fabric, &cast.peers, &cfg, topic, adversary)?;
-    for &j in dial {
-        let _ = swarm.dial(dial_addr(fabric, &cast.keys, j));
-    }
+    let bootstrap: Vec<Multiaddr> = dial.iter().map(|&j| dial_addr(fabric, &cast.keys, j)).collect();
     let (stop, stop_rx) = watch::channel(false);
     match &cast.nodes[i] {
         Some(node) => {
+            // Honest nodes dial (and redial) through the event loop, as stoopd does.
             let (event_loop, net) = EventLoop::new(swarm, node.clone(), topic.clone(), SIM_RESYNC_SECS);
+            let event_loop = event_loop.with_bootstrap(bootstrap);
             let task = tokio::spawn(event_loop.run(stop_rx));
             Ok(Running { stop, task, net: Some(net), frames: None })
         }
         None => {
+            for addr in bootstrap {
+                let _ = swarm.dial(addr);
+            }
             let (tx, rx) = mpsc::channel(ADVERSARY_QUEUE);
             let task = tokio::spawn(adversary_loop(swarm, topic.clone(), rx, stop_rx));
             Ok(Running { stop, task, net: None, frames: Some(tx) })

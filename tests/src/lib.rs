@@ -74,6 +74,11 @@ pub struct Node {
     http: reqwest::blocking::Client,
 }
 
+/// A loopback TCP port free right now.
+pub fn free_port() -> TestResult<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
 /// Flags every test node gets: loopback only, any free port, no multicast.
 const LOOPBACK: [&str; 4] = ["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"];
 
@@ -284,6 +289,17 @@ impl Node {
     pub fn hood_topic(&self) -> TestResult<String> {
         let (_, v) = self.get("/v1/status")?;
         Ok(format!("/stoop/hood/{}", v["hood"].as_str().ok_or("no hood")?))
+    }
+
+    /// Rewrites a stopped node's config: a fixed port, these bootstrap
+    /// peers, and a short resync interval so tests do not wait minutes.
+    pub fn configure(&self, port: u16, bootstrap: &[String]) -> TestResult {
+        let list = bootstrap.iter().map(|b| format!("{b:?}")).collect::<Vec<_>>().join(", ");
+        let text = format!(
+            "listen = [\"/ip4/127.0.0.1/tcp/{port}\"]\napi = \"127.0.0.1:0\"\nmdns = false\nupnp = false\nbootstrap = [{list}]\nresync_secs = 3\n"
+        );
+        std::fs::write(self.dir.join("stoop.toml"), text)?;
+        Ok(())
     }
 
     /// SIGTERM and wait (graceful shutdown).

@@ -5,22 +5,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use stoop_tests::{Node, TestResult, WAIT, wait_for};
-
-fn free_port() -> TestResult<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// Rewrites a stopped node's config: a fixed port, these bootstrap peers,
-/// and a short resync interval so the test does not wait minutes.
-fn configure(node: &Node, port: u16, bootstrap: &[String]) -> TestResult {
-    let list = bootstrap.iter().map(|b| format!("{b:?}")).collect::<Vec<_>>().join(", ");
-    let text = format!(
-        "listen = [\"/ip4/127.0.0.1/tcp/{port}\"]\napi = \"127.0.0.1:0\"\nmdns = false\nupnp = false\nbootstrap = [{list}]\nresync_secs = 3\n"
-    );
-    std::fs::write(node.dir.join("stoop.toml"), text)?;
-    Ok(())
-}
+use stoop_tests::{Node, TestResult, WAIT, free_port, wait_for};
 
 fn status(node: &Node, key: &str) -> TestResult<String> {
     let (_, v) = node.get("/v1/status")?;
@@ -78,7 +63,7 @@ fn a_partitioned_hood_converges_after_healing() -> TestResult {
         n.stop()?;
     }
     for (i, other) in [(0, 1), (1, 0), (2, 3), (3, 2)] {
-        configure(&nodes[i], ports[i], &[addr(other)])?;
+        nodes[i].configure(ports[i], &[addr(other)])?;
     }
     for n in nodes.iter_mut() {
         n.restart()?;
@@ -105,7 +90,7 @@ fn a_partitioned_hood_converges_after_healing() -> TestResult {
 
     // Heal: B also dials C.
     nodes[1].stop()?;
-    configure(&nodes[1], ports[1], &[addr(0), addr(2)])?;
+    nodes[1].configure(ports[1], &[addr(0), addr(2)])?;
     nodes[1].restart()?;
 
     // Everyone converges: both new alerts everywhere; Z restored (the

@@ -17,6 +17,7 @@
 //! - [`ledger`]: the hood state machine that ties the rules together.
 //! - [`sync`]: per-peer sync planning (what to ask, when to stop).
 //! - [`dial_budget`]: how many peers a node dials on its own.
+//! - [`redial`]: when a node with no peers tries its bootstrap list again.
 //! - [`bans`]: temporary bans of peers whose gossip score hit the graylist.
 //! - [`strikes`]: penalizing peers that keep forwarding over-quota alerts.
 
@@ -32,6 +33,7 @@ pub mod membership;
 pub mod message;
 pub mod moderation;
 pub mod quota;
+pub mod redial;
 pub mod roster;
 pub mod strikes;
 pub mod sync;

@@ -274,13 +274,9 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
     for addr in &settings.listen {
         swarm.listen_on(addr.clone()).map_err(|e| DaemonError::Network(format!("cannot listen on {addr}: {e}")))?;
     }
-    for addr in &settings.bootstrap {
-        if let Err(e) = swarm.dial(addr.clone()) {
-            tracing::warn!(%addr, error = %e, "bootstrap dial failed");
-        }
-    }
     let peer_id = node_key.public().to_peer_id().to_string();
     let (event_loop, net) = EventLoop::new(swarm, node.clone(), topic, settings.config.resync_secs);
+    let event_loop = event_loop.with_bootstrap(settings.bootstrap.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let net_task = tokio::spawn(event_loop.run(stop_rx.clone()));
 

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::behaviour::{Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD};
 use crate::core::bans::{BAN_SECS, Bans};
 use crate::core::ledger::Accepted;
+use crate::core::redial::Redial;
 use crate::core::strikes::PeerStrikes;
 use crate::core::sync::{PageRequest, PageResponse, SessionEnd, SyncPlanner, relay_after_sync};
 use crate::core::verdict::{RejectReason, Verdict};
@@ -134,6 +135,9 @@ pub struct EventLoop {
     strikes: PeerStrikes<PeerId>,
     /// Bounded by BAN_CAPACITY; mirrored in the behaviour's block list.
     bans: Bans<PeerId>,
+    /// Dialed at start, and again while the node has no peers.
+    bootstrap: Vec<Multiaddr>,
+    redial: Redial,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -158,8 +162,25 @@ impl EventLoop {
             unsent: std::collections::VecDeque::new(),
             strikes: PeerStrikes::new(),
             bans: Bans::new(),
+            bootstrap: Vec::new(),
+            redial: Redial::new(),
         };
         (this, NetClient { tx })
+    }
+
+    /// Peers to dial when the loop starts, and again (with a backoff) for
+    /// as long as the node has no peers at all.
+    pub fn with_bootstrap(mut self, addrs: Vec<Multiaddr>) -> Self {
+        self.bootstrap = addrs;
+        self
+    }
+
+    fn dial_bootstrap(&mut self) {
+        for addr in &self.bootstrap {
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "bootstrap dial failed");
+            }
+        }
     }
 
     /// Runs until `shutdown` turns true or every client is dropped.
@@ -168,6 +189,7 @@ impl EventLoop {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut retry = tokio::time::interval(Duration::from_secs(1));
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.dial_bootstrap();
         loop {
             tokio::select! {
                 // Local work first (the rust-libp2p guideline): commands and
@@ -266,6 +288,12 @@ impl EventLoop {
         }
         for peer in self.bans.sweep(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
+        if self.redial.due(now, self.peers.len()) {
+            tracing::info!(addrs = self.bootstrap.len(), "no peers; dialing the bootstrap list again");
+            self.dial_bootstrap();
+            // Peers met before (now offline, or moved) may be back too.
+            let _ = self.swarm.behaviour_mut().kad.bootstrap();
         }
         self.node.periodic(now);
         self.node.metrics.peers.set(self.peers.len() as i64);

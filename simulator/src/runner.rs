@@ -15,10 +15,11 @@ use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity, noise, yamux};
 use stoop_node::core::envelope::{Envelope, MAX_ENVELOPE_BYTES};
 use stoop_node::core::ids::Digest32;
 use stoop_node::core::message::Decision;
+use stoop_node::core::verdict::IgnoreReason;
 use stoop_node::daemon::node::Node;
 use stoop_node::net::behaviour::{Behaviour, BehaviourConfig, IDLE_CONNECTION_TIMEOUT, hood_topic};
 use stoop_node::net::{EventLoop, NetClient};
-use stoop_node::replica::Replica;
+use stoop_node::replica::{PublishError, Replica};
 use stoop_node::store::{Store, StoreConfig};
 use stoop_node::testkit::{seeded_key, unix_now};
 use tokio::sync::{mpsc, watch};
@@ -703,6 +704,15 @@ async fn publish_honest(
         Ok(env) => {
             let at_ms = shared.now_ms();
             let _ = net.publish(bytes).await;
+            Some(Published { id: *env.id().as_bytes(), origin, at_ms, seq, kind: env.kind().name(), vote_on: None })
+        }
+        // A vote for an alert the origin has not received yet waits in its
+        // pending buffer and is gossiped when the alert arrives, so it
+        // still counts as published (the report would otherwise call the
+        // hide it causes unexplained).
+        Err(PublishError::Ignored(IgnoreReason::Pending)) => {
+            tracing::debug!(origin, "honest publish held until its alert arrives");
+            let at_ms = shared.now_ms();
             Some(Published { id: *env.id().as_bytes(), origin, at_ms, seq, kind: env.kind().name(), vote_on: None })
         }
         Err(e) => {

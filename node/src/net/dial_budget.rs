@@ -1,7 +1,7 @@
 //! The swarm side of [`crate::core::dial_budget`]: refuses a dial to a new
 //! peer before its handshake once the node holds its outbound budget.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::task::{Context, Poll};
 
 use libp2p::PeerId;
@@ -28,19 +28,14 @@ pub struct BudgetExhausted {
 #[derive(Debug)]
 pub struct Behaviour {
     budget: DialBudget<ConnectionId>,
-    /// Established connections per peer.
-    connected: HashMap<PeerId, usize>,
+    /// Peers with at least one established connection.
+    connected: HashSet<PeerId>,
 }
 
 impl Behaviour {
     /// A budget of `limit` outbound peers.
     pub fn new(limit: usize) -> Self {
-        Self { budget: DialBudget::new(limit), connected: HashMap::new() }
-    }
-
-    /// Outbound connections to distinct peers held now.
-    pub fn held(&self) -> usize {
-        self.budget.held()
+        Self { budget: DialBudget::new(limit), connected: HashSet::new() }
     }
 }
 
@@ -55,7 +50,7 @@ impl NetworkBehaviour for Behaviour {
         _addresses: &[Multiaddr],
         _effective_role: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
-        let connected = maybe_peer.is_some_and(|p| self.connected.contains_key(&p));
+        let connected = maybe_peer.is_some_and(|p| self.connected.contains(&p));
         if self.budget.try_dial(connection_id, connected) {
             Ok(Vec::new())
         } else {
@@ -88,14 +83,12 @@ impl NetworkBehaviour for Behaviour {
     fn on_swarm_event(&mut self, event: FromSwarm<'_>) {
         match event {
             FromSwarm::ConnectionEstablished(ConnectionEstablished { peer_id, .. }) => {
-                *self.connected.entry(peer_id).or_default() += 1;
+                self.connected.insert(peer_id);
             }
             FromSwarm::ConnectionClosed(ConnectionClosed { peer_id, connection_id, remaining_established, .. }) => {
                 self.budget.release(&connection_id);
                 if remaining_established == 0 {
                     self.connected.remove(&peer_id);
-                } else if let Some(n) = self.connected.get_mut(&peer_id) {
-                    *n = remaining_established;
                 }
             }
             FromSwarm::DialFailure(DialFailure { connection_id, .. }) => self.budget.release(&connection_id),

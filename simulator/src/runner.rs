@@ -700,26 +700,26 @@ async fn publish_honest(
     let node = cast.nodes[origin].as_ref()?;
     let net = running[origin].as_ref()?.net.as_ref()?;
     let bytes = env.to_bytes();
-    match node.publish_signed(&bytes, now) {
-        Ok(env) => {
-            let at_ms = shared.now_ms();
-            let _ = net.publish(bytes).await;
-            Some(Published { id: *env.id().as_bytes(), origin, at_ms, seq, kind: env.kind().name(), vote_on: None })
-        }
+    let held = match node.publish_signed(&bytes, now) {
+        Ok(_) => false,
         // A vote for an alert the origin has not received yet waits in its
         // pending buffer and is gossiped when the alert arrives, so it
         // still counts as published (the report would otherwise call the
         // hide it causes unexplained).
         Err(PublishError::Ignored(IgnoreReason::Pending)) => {
             tracing::debug!(origin, "honest publish held until its alert arrives");
-            let at_ms = shared.now_ms();
-            Some(Published { id: *env.id().as_bytes(), origin, at_ms, seq, kind: env.kind().name(), vote_on: None })
+            true
         }
         Err(e) => {
             tracing::warn!(origin, error = %e, "honest publish refused");
-            None
+            return None;
         }
+    };
+    let at_ms = shared.now_ms();
+    if !held {
+        let _ = net.publish(bytes).await;
     }
+    Some(Published { id: *env.id().as_bytes(), origin, at_ms, seq, kind: env.kind().name(), vote_on: None })
 }
 
 struct Frame {

@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 use stoop_cli::cap::{self, CapError, ImportKind};
 use stoop_cli::client::{Client, ClientError};
 use stoop_cli::duration::parse_duration;
-use stoop_node::core::ids::{Digest32, HoodId};
-use stoop_node::core::message::{Decision, Payload, ReportReason, Vote};
-use stoop_node::core::text::check_profiling;
+use stoop_core::ids::{HoodId, MessageId};
+use stoop_core::message::{Decision, Payload, ReportReason, Vote};
+use stoop_core::testkit::unix_now;
+use stoop_core::text::check_profiling;
 use stoop_node::daemon::datadir::read_author_key;
-use stoop_node::testkit::unix_now;
 
 #[derive(Parser, Debug)]
 #[command(name = "stoop", version, about = "Neighborhood safety alerts: read, post and moderate")]
@@ -278,7 +278,7 @@ fn client(cli: &Cli) -> Result<Client, ClientError> {
 }
 
 fn id_arg(id: &str) -> Result<String, ClientError> {
-    Digest32::from_hex(id)
+    MessageId::from_hex(id)
         .map(|d| d.to_hex())
         .map_err(|_| ClientError::Usage(format!("{id:?} is not an alert id (64 hex digits)")))
 }
@@ -374,9 +374,9 @@ fn signed_vote(
 ) -> Result<Value, ClientError> {
     let key = read_author_key(key_file).map_err(|e| ClientError::Usage(e.to_string()))?;
     let status = c.get("/v1/status")?;
-    let hood: HoodId = Digest32::from_hex(status["hood"].as_str().unwrap_or(""))
+    let hood = HoodId::from_hex(status["hood"].as_str().unwrap_or(""))
         .map_err(|_| ClientError::Other("node sent no hood id".into()))?;
-    let alert = Digest32::from_hex(alert).map_err(|_| ClientError::Usage("bad alert id".into()))?;
+    let alert = MessageId::from_hex(alert).map_err(|_| ClientError::Usage("bad alert id".into()))?;
     // Signed later than every vote the node has seen on this alert, as the
     // node does for its own votes (the tally orders by whole seconds, then id).
     let detail = c.get(&format!("/v1/alerts/{}", alert.to_hex()))?;

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stoop_node::core::envelope::Envelope;
+use stoop_core::envelope::Envelope;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(env) = Envelope::decode_unverified(data) {

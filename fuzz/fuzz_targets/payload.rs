@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stoop_node::core::envelope::{Envelope, Kind};
-use stoop_node::core::message::Payload;
-use stoop_node::testkit::seeded_key;
+use stoop_core::envelope::{Envelope, Kind};
+use stoop_core::message::Payload;
+use stoop_core::testkit::seeded_key;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, payload)) = data.split_first() else { return };

@@ -5,9 +5,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use stoop_node::core::ledger::Ledger;
-use stoop_node::core::message::{Decision, Payload};
-use stoop_node::testkit::HoodFixture;
+use stoop_core::ledger::Ledger;
+use stoop_core::message::{Decision, Payload};
+use stoop_core::testkit::HoodFixture;
 
 const NOW: u64 = 1_800_000_000;
 

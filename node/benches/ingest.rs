@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signature, VerifyingKey};
-use stoop_node::core::envelope::{Envelope, signed_message};
-use stoop_node::core::ledger::Ledger;
-use stoop_node::core::message::Payload;
+use stoop_core::envelope::{Envelope, signed_message};
+use stoop_core::ledger::Ledger;
+use stoop_core::message::Payload;
+use stoop_core::testkit::HoodFixture;
 use stoop_node::replica::Replica;
 use stoop_node::store::{DEFAULT_CACHE_BYTES, Store, StoreConfig};
-use stoop_node::testkit::HoodFixture;
 
 const ALERTS: usize = 1000;
 const AUTHORS: usize = 32;
@@ -93,7 +93,7 @@ fn ingest(c: &mut Criterion) {
             |mut replica| {
                 for f in &corpus.frames {
                     let out = replica.ingest(f, now).unwrap_or_else(|e| panic!("ingest: {e}"));
-                    debug_assert!(out.verdict == stoop_node::core::verdict::Verdict::Accept);
+                    debug_assert!(out.verdict == stoop_core::verdict::Verdict::Accept);
                 }
                 replica
             },

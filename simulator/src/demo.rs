@@ -6,18 +6,18 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use stoop_node::core::area::Cell;
-use stoop_node::core::charter::{Charter, SignedCharter};
-use stoop_node::core::envelope::Envelope;
-use stoop_node::core::keys::AuthorKey;
-use stoop_node::core::ledger::AlertState;
-use stoop_node::core::message::{
+use stoop_core::area::Cell;
+use stoop_core::charter::{Charter, SignedCharter};
+use stoop_core::envelope::Envelope;
+use stoop_core::keys::AuthorKey;
+use stoop_core::ledger::AlertState;
+use stoop_core::message::{
     Alert, Certainty, Decision, Invite, Join, MsgType, Payload, Report, ReportReason, Severity, Status, Urgency, Vote,
 };
-use stoop_node::core::verdict::Verdict;
+use stoop_core::testkit::unix_now;
+use stoop_core::verdict::Verdict;
 use stoop_node::replica::Replica;
 use stoop_node::store::{DEFAULT_CACHE_BYTES, Store, StoreConfig};
-use stoop_node::testkit::unix_now;
 
 struct Demo {
     replicas: Vec<Replica>,
@@ -52,7 +52,7 @@ impl Demo {
         Ok(())
     }
 
-    fn states(&self, id: &stoop_node::core::ids::MessageId) -> String {
+    fn states(&self, id: &stoop_core::ids::MessageId) -> String {
         let states: Vec<&str> =
             self.replicas.iter().map(|r| r.ledger().state(id).map(AlertState::name).unwrap_or("absent")).collect();
         summarize_words(&states)

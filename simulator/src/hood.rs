@@ -7,12 +7,12 @@
 //! change what a vote means.)
 
 use prost::Message as _;
-use stoop_node::core::charter::CharterError;
-use stoop_node::core::envelope::Envelope;
-use stoop_node::core::ids::MessageId;
-use stoop_node::core::keys::AuthorKey;
-use stoop_node::core::message::{Alert, Payload};
-use stoop_node::testkit::{FIXTURE_AREA, HoodFixture, seeded_key};
+use stoop_core::charter::CharterError;
+use stoop_core::envelope::Envelope;
+use stoop_core::ids::MessageId;
+use stoop_core::keys::AuthorKey;
+use stoop_core::message::{Alert, Payload};
+use stoop_core::testkit::{FIXTURE_AREA, HoodFixture, seeded_key};
 use stoop_proto::v1 as pb;
 
 use crate::rng::SimRng;

@@ -23,8 +23,8 @@ use std::sync::atomic::Ordering;
 
 use comfy_table::Table;
 use serde::Serialize;
-use stoop_node::core::ids::Digest32;
-use stoop_node::core::ledger::AlertState;
+use stoop_core::ids::MessageId;
+use stoop_core::ledger::AlertState;
 use stoop_node::daemon::node::Node;
 
 use crate::scenario::{AdversaryKind, Scenario};
@@ -322,8 +322,8 @@ pub struct Report {
     pub pair_latencies: Vec<f64>,
 }
 
-fn key_id(k: &MsgKey) -> Option<Digest32> {
-    Digest32::from_slice(k).ok()
+fn key_id(k: &MsgKey) -> Option<MessageId> {
+    MessageId::from_slice(k).ok()
 }
 
 fn hops_of(

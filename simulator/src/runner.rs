@@ -12,16 +12,16 @@ use libp2p::core::Transport as _;
 use libp2p::core::upgrade::Version;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity, noise, yamux};
-use stoop_node::core::envelope::{Envelope, MAX_ENVELOPE_BYTES};
-use stoop_node::core::ids::Digest32;
-use stoop_node::core::message::Decision;
-use stoop_node::core::verdict::IgnoreReason;
+use stoop_core::envelope::{Envelope, MAX_ENVELOPE_BYTES};
+use stoop_core::ids::MessageId;
+use stoop_core::message::Decision;
+use stoop_core::testkit::{seeded_key, unix_now};
+use stoop_core::verdict::IgnoreReason;
 use stoop_node::daemon::node::Node;
 use stoop_node::net::behaviour::{Behaviour, BehaviourConfig, IDLE_CONNECTION_TIMEOUT, hood_topic};
 use stoop_node::net::{EventLoop, NetClient};
 use stoop_node::replica::{PublishError, Replica};
 use stoop_node::store::{Store, StoreConfig};
-use stoop_node::testkit::{seeded_key, unix_now};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -39,7 +39,7 @@ const ADVERSARY_QUEUE: usize = 64;
 /// multiplies sync traffic: each resync re-asks every peer for the last
 /// hour, `RESYNC_MARGIN_SECS`.) Churned nodes catch up when they reconnect,
 /// which starts a sync session with each new peer.
-const SIM_RESYNC_SECS: u64 = stoop_node::core::sync::RESYNC_INTERVAL_SECS;
+const SIM_RESYNC_SECS: u64 = stoop_core::sync::RESYNC_INTERVAL_SECS;
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -277,11 +277,11 @@ fn spawn_collector(node: &Arc<Node>, shared: Arc<Shared>, i: usize) -> JoinHandl
             match rx.recv().await {
                 Ok(ev) => {
                     let now = shared.now_ms();
-                    let Ok(id) = Digest32::from_hex(&ev.id) else { continue };
+                    let Ok(id) = MessageId::from_hex(&ev.id) else { continue };
                     let stats = &shared.nodes[i];
                     if ev.event == "message" {
                         stats.accept(*id.as_bytes(), now);
-                    } else if ev.event == "state" && ev.state == Some(stoop_node::core::ledger::AlertState::Hidden) {
+                    } else if ev.event == "state" && ev.state == Some(stoop_core::ledger::AlertState::Hidden) {
                         stats.hide(*id.as_bytes(), now);
                     }
                 }
@@ -457,7 +457,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
         let outcomes =
             replica.ingest_batch(&hood.membership, setup_unix).map_err(|source| RunError::Store { node: i, source })?;
         for (frame, o) in outcomes.iter().enumerate() {
-            if !matches!(o.verdict, stoop_node::core::verdict::Verdict::Accept) {
+            if !matches!(o.verdict, stoop_core::verdict::Verdict::Accept) {
                 return Err(RunError::Membership { node: i, frame, why: format!("{:?}", o.verdict) });
             }
         }
@@ -565,7 +565,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
             }
             Action::Vote { seq, moderator, origin } => {
                 let Some((id, _, _)) = alert_frames.iter().find(|(_, _, s)| *s == seq) else { continue };
-                let Ok(alert_id) = Digest32::from_slice(id) else { continue };
+                let Ok(alert_id) = MessageId::from_slice(id) else { continue };
                 let env = hood.fixture.vote(&hood.fixture.founders[moderator], alert_id, Decision::Hide, now);
                 let origin = live_origin(origin, &running, &cast);
                 if let Some(mut p) = publish_honest(&cast, &running, &shared, origin, &env, now, seq).await {
@@ -761,7 +761,7 @@ fn adversarial_frame(
         AdversaryKind::ForgedVote => {
             // Target an honest alert (if any yet) that moderators did not vote on.
             let (target, _, _) = honest.get(rng.below(honest.len().max(1)))?;
-            let id = Digest32::from_slice(target).ok()?;
+            let id = MessageId::from_slice(target).ok()?;
             let vote = hood.fixture.vote(member_key, id, Decision::Hide, now);
             let bytes = if n.is_multiple_of(2) {
                 // A member who is not a moderator.

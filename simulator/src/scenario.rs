@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use stoop_node::core::charter::default_categories;
+use stoop_core::charter::default_categories;
 
 use crate::link::LinkModel;
 
@@ -346,7 +346,7 @@ impl Default for NodeResources {
             cache_kib: 256,
             segment_kib: 0,
             max_connections: 64,
-            outbound_peers: stoop_node::core::dial_budget::DEFAULT_OUTBOUND_PEERS,
+            outbound_peers: stoop_core::dial_budget::DEFAULT_OUTBOUND_PEERS,
         }
     }
 }

@@ -27,7 +27,7 @@ use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade,
 use libp2p::noise;
 use prost::Message as _;
 use sha2::{Digest, Sha256};
-use stoop_node::core::envelope::Envelope;
+use stoop_core::envelope::Envelope;
 
 use crate::stats::{MsgKey, NodeStats, Shared};
 

@@ -15,12 +15,12 @@ use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use stoop_node::core::envelope::Envelope;
-use stoop_node::core::message::{Alert, Certainty, MsgType, Payload, Severity, Status, Urgency};
+use stoop_core::envelope::Envelope;
+use stoop_core::message::{Alert, Certainty, MsgType, Payload, Severity, Status, Urgency};
+use stoop_core::testkit::unix_now;
 use stoop_node::daemon::datadir::read_author_key;
 use stoop_node::replica::Replica;
 use stoop_node::store::{Store, StoreConfig};
-use stoop_node::testkit::unix_now;
 use stoop_tests::{Node, TestResult, binary, wait_for};
 
 const ALERTS: usize = 10_000;

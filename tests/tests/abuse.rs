@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use stoop_node::core::message::Payload;
+use stoop_core::message::Payload;
+use stoop_core::testkit::{HoodFixture, unix_now};
 use stoop_node::daemon::datadir::read_author_key;
 use stoop_node::daemon::ticket::Ticket;
-use stoop_node::testkit::{HoodFixture, unix_now};
 use stoop_tests::raw_peer::{Authorship, RawPeer};
 use stoop_tests::{Node, TestResult, WAIT, wait_for};
 

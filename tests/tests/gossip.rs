@@ -11,13 +11,13 @@
 use std::time::Duration;
 
 use prost::Message as _;
-use stoop_node::core::envelope::{Envelope, Kind};
-use stoop_node::core::ids::{Digest32, Tag};
-use stoop_node::core::keys::AuthorKey;
-use stoop_node::core::message::{Decision, Payload, RosterOp};
+use stoop_core::envelope::{Envelope, Kind};
+use stoop_core::ids::{MessageId, Tag};
+use stoop_core::keys::AuthorKey;
+use stoop_core::message::{Decision, Payload, RosterOp};
+use stoop_core::testkit::{HoodFixture, seeded_key, unix_now};
 use stoop_node::daemon::datadir::read_author_key;
 use stoop_node::daemon::ticket::Ticket;
-use stoop_node::testkit::{HoodFixture, seeded_key, unix_now};
 use stoop_proto::v1 as pb;
 use stoop_tests::raw_peer::{Authorship, RawPeer};
 use stoop_tests::{Node, TestResult, WAIT, wait_for};
@@ -47,7 +47,7 @@ fn envelope_fields(env: &Envelope) -> TestResult<pb::Envelope> {
     Ok(pb::Envelope::decode(env.to_bytes().as_slice())?)
 }
 
-fn alert_frame(f: &HoodFixture, key: &AuthorKey, edit: impl FnOnce(&mut stoop_node::core::message::Alert)) -> Vec<u8> {
+fn alert_frame(f: &HoodFixture, key: &AuthorKey, edit: impl FnOnce(&mut stoop_core::message::Alert)) -> Vec<u8> {
     let mut a = f.alert(unix_now(), "Tree down on Elm");
     edit(&mut a);
     Payload::Alert(a).seal(key).to_bytes()
@@ -171,7 +171,7 @@ fn every_bad_frame_is_refused_through_the_real_gossip_path() -> TestResult {
     p.signer = [1].into_iter().chain([0; 31]).collect();
     rows.push(row("weak key", p.encode_to_vec(), "alert", "reject", "weak_key"));
     let mut p = envelope_fields(&valid)?;
-    stoop_node::testkit::add_group_order(&mut p.signature);
+    stoop_core::testkit::add_group_order(&mut p.signature);
     rows.push(row("non-canonical signature", p.encode_to_vec(), "alert", "reject", "bad_signature"));
     // Row 8: ten minutes in the future.
     rows.push(row(
@@ -223,7 +223,7 @@ fn every_bad_frame_is_refused_through_the_real_gossip_path() -> TestResult {
         "reject",
         "not_moderator",
     ));
-    let unknown = Digest32::of(Tag::Alert, b"no such alert");
+    let unknown = MessageId::of(Tag::Alert, b"no such alert");
     rows.push(row(
         "vote for an unknown alert",
         f.vote(&founder, unknown, Decision::Hide, t0).to_bytes(),

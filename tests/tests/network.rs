@@ -3,14 +3,14 @@
 use std::time::Duration;
 
 use serde_json::json;
-use stoop_node::core::message::{Alert, Certainty, MsgType, Payload, Severity, Status, Urgency};
+use stoop_core::message::{Alert, Certainty, MsgType, Payload, Severity, Status, Urgency};
+use stoop_core::testkit::unix_now;
 use stoop_node::daemon::datadir::read_author_key;
-use stoop_node::testkit::unix_now;
 use stoop_tests::{Node, TestResult, WAIT, wait_for, with_logs};
 
-fn hood_of(node: &Node) -> TestResult<stoop_node::core::ids::HoodId> {
+fn hood_of(node: &Node) -> TestResult<stoop_core::ids::HoodId> {
     let (_, v) = node.get("/v1/status")?;
-    Ok(stoop_node::core::ids::Digest32::from_hex(v["hood"].as_str().ok_or("no hood")?)?)
+    Ok(stoop_core::ids::HoodId::from_hex(v["hood"].as_str().ok_or("no hood")?)?)
 }
 
 /// A founder and `n - 1` members who joined with tickets, all connected.

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use crate::core::charter::Charter;
 use crate::core::envelope::Envelope;
-use crate::core::ids::{Digest32, MessageId};
+use crate::core::ids::MessageId;
 use crate::core::keys::{AuthorKey, PublicKey};
 use crate::core::ledger::AlertState;
 use crate::core::message::{
@@ -202,7 +202,7 @@ pub fn router(state: ApiState) -> Router {
 }
 
 fn parse_id(s: &str) -> Result<MessageId, ApiError> {
-    Digest32::from_hex(s).map_err(|_| ApiError::bad_request("bad_id", format!("{s:?} is not a 64-hex-digit id")))
+    MessageId::from_hex(s).map_err(|_| ApiError::bad_request("bad_id", format!("{s:?} is not a 64-hex-digit id")))
 }
 
 async fn status(State(s): State<ApiState>) -> Json<Value> {
@@ -696,7 +696,7 @@ pub mod fuzzing {
     /// alert from it when it parses as one: never panics.
     pub fn parse_bodies(data: &[u8]) {
         if let Ok(req) = serde_json::from_slice::<AlertRequest>(data)
-            && let Ok(f) = crate::testkit::HoodFixture::new(1, 1)
+            && let Ok(f) = stoop_core::testkit::HoodFixture::new(1, 1)
         {
             let _ = build_alert(f.charter.charter(), f.hood(), req, MsgType::Alert, None, 1_800_000_000);
         }

@@ -61,12 +61,17 @@ impl Clock {
 
     /// Seconds since the unix epoch, shifted (0 if that is before 1970).
     pub fn now(&self) -> u64 {
-        Self::shift(crate::testkit::unix_now(), self.offset_secs)
+        Self::shift(unix_now(), self.offset_secs)
     }
 
     fn shift(t: u64, offset: i64) -> u64 {
         if offset >= 0 { t.saturating_add(offset.unsigned_abs()) } else { t.saturating_sub(offset.unsigned_abs()) }
     }
+}
+
+/// Seconds since the unix epoch from the system clock (0 if it is before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ use crate::net::behaviour::{Behaviour, BehaviourConfig, IDLE_CONNECTION_TIMEOUT,
 use crate::net::{EventLoop, NetClient};
 use crate::replica::Replica;
 use crate::store::{LoadReport, Store, StoreConfig, StoreError};
-use crate::testkit::unix_now;
+use clock::unix_now;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use super::clock::Clock;
 use super::datadir::DataDir;
 use super::metrics::Metrics;
 use crate::core::envelope::{Envelope, Kind};
-use crate::core::ids::{Digest32, HoodId};
+use crate::core::ids::{HoodId, MessageId};
 use crate::core::keys::AuthorKey;
 use crate::core::ledger::{Accepted, AlertState, Outcome};
 use crate::core::message::Payload;
@@ -239,7 +239,7 @@ impl Node {
                     state: matches!(payload, Some(Payload::Alert(_))).then_some(AlertState::Visible),
                     alert: alert.clone(),
                 });
-                if let Some(a) = alert.and_then(|a| Digest32::from_hex(&a).ok()) {
+                if let Some(a) = alert.and_then(|a| MessageId::from_hex(&a).ok()) {
                     let state = self.replica().ledger().state(&a);
                     if let Some(state) = state {
                         let _ = self.events.send(FeedEvent {
@@ -269,7 +269,7 @@ impl Node {
                 .want
                 .iter()
                 .take(PAGE_LIMIT as usize)
-                .filter_map(|id| Digest32::from_slice(id).ok())
+                .filter_map(|id| MessageId::from_slice(id).ok())
                 .filter_map(|id| store.get(&id).ok().flatten())
                 .collect();
             return pb::SyncResponse { envelopes, next_cursor: Vec::new(), done: true };

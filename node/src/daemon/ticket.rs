@@ -78,7 +78,7 @@ impl Ticket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::HoodFixture;
+    use stoop_core::testkit::HoodFixture;
 
     #[test]
     fn round_trip_and_damage() -> Result<(), Box<dyn std::error::Error>> {

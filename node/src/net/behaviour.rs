@@ -226,7 +226,7 @@ impl Behaviour {
 mod tests {
     use super::*;
     use crate::core::message::Payload;
-    use crate::testkit::HoodFixture;
+    use stoop_core::testkit::HoodFixture;
 
     fn gossip(data: Vec<u8>) -> gossipsub::Message {
         gossipsub::Message { source: None, data, sequence_number: None, topic: IdentTopic::new("t").hash() }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::core::charter::{CharterError, SignedCharter};
 use crate::core::envelope::{Envelope, Kind};
-use crate::core::ids::{Digest32, MessageId};
+use crate::core::ids::MessageId;
 use crate::core::ledger::{Accepted, AlertState, Garbage, Ledger};
 use crate::core::message::Payload;
 
@@ -361,7 +361,7 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.by_ref.scan_prefix(alert.as_bytes()) {
             let (k, _) = kv?;
-            if let Ok(child) = Digest32::from_slice(&k[32..])
+            if let Ok(child) = MessageId::from_slice(&k[32..])
                 && let Some(env) = self.envelope(&child)?
             {
                 out.push(env);
@@ -372,12 +372,12 @@ impl Store {
 
     /// Alert ids in `state`, newest first, signed at or after `since`.
     pub fn alerts_in_state(&self, state: AlertState, since: u64, limit: usize) -> Result<Vec<MessageId>, StoreError> {
-        let start = state_key(state, since, &Digest32([0; 32]));
-        let end = state_key(state, u64::MAX, &Digest32([0xff; 32]));
+        let start = state_key(state, since, &MessageId::MIN);
+        let end = state_key(state, u64::MAX, &MessageId::MAX);
         let mut out = Vec::new();
         for kv in self.by_state.range(&start[..]..=&end[..]).rev().take(limit) {
             let (k, _) = kv?;
-            if let Ok(id) = Digest32::from_slice(&k[9..]) {
+            if let Ok(id) = MessageId::from_slice(&k[9..]) {
                 out.push(id);
             }
         }
@@ -389,7 +389,7 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.by_author.scan_prefix(author).take(limit) {
             let (k, _) = kv?;
-            if let Ok(id) = Digest32::from_slice(&k[40..]) {
+            if let Ok(id) = MessageId::from_slice(&k[40..]) {
                 out.push(id);
             }
         }
@@ -400,7 +400,7 @@ impl Store {
     /// `cursor` (the last key of the previous page) or at `since`: what the
     /// sync protocol serves. Returns the envelopes and the next cursor.
     pub fn page(&self, since: u64, cursor: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
-        let start = time_key(since, &Digest32([0; 32]));
+        let start = time_key(since, &MessageId::MIN);
         let iter = match cursor {
             Some(c) => self.by_time.range::<&[u8], _>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded)),
             None => self.by_time.range::<&[u8], _>(&start[..]..),
@@ -408,7 +408,7 @@ impl Store {
         let mut out = Vec::new();
         for kv in iter {
             let (k, _) = kv?;
-            let Ok(id) = Digest32::from_slice(&k[8..]) else { continue };
+            let Ok(id) = MessageId::from_slice(&k[8..]) else { continue };
             if let Some(bytes) = self.get(&id)? {
                 out.push(bytes);
             }
@@ -522,7 +522,7 @@ impl Store {
         }
         for kv in self.tombstones.iter() {
             let (k, v) = kv?;
-            if let (Ok(id), Ok(t)) = (Digest32::from_slice(&k), <[u8; 8]>::try_from(v.as_ref())) {
+            if let (Ok(id), Ok(t)) = (MessageId::from_slice(&k), <[u8; 8]>::try_from(v.as_ref())) {
                 ledger.restore_tombstone(id, u64::from_be_bytes(t));
                 report.tombstones += 1;
             }

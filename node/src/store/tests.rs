@@ -4,7 +4,7 @@ use super::*;
 use crate::core::message::Decision;
 use crate::core::verdict::{IgnoreReason, Verdict};
 use crate::replica::{PublishError, Replica};
-use crate::testkit::HoodFixture;
+use stoop_core::testkit::HoodFixture;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -161,7 +161,7 @@ fn publish_flushes_and_reports_named_refusals() -> TestResult {
             Err(PublishError::Ignored(IgnoreReason::Duplicate)) => {}
             other => return Err(format!("expected duplicate, got {other:?}").into()),
         }
-        let stranger = crate::testkit::seeded_key("stranger");
+        let stranger = stoop_core::testkit::seeded_key("stranger");
         let err = r.publish(&payload, &stranger, T0).err().ok_or("stranger accepted")?;
         assert_eq!(err.code(), "not_member");
         env.id()

@@ -1,5 +1,7 @@
-//! The protocol core: pure functions and state machines over bytes, keys
-//! and a clock passed in. No tokio, libp2p or sled in here.
+//! Stoop's protocol core: pure functions and state machines over bytes,
+//! keys and a clock passed in. This crate's dependency tree holds no tokio,
+//! libp2p, sled or axum (`cargo tree -p stoop-core` shows it), so the rules
+//! cannot reach for a socket, a disk or the wall clock.
 //!
 //! # Layout
 //! - [`ids`]: domain tags and SHA-256 content ids.
@@ -20,6 +22,8 @@
 //! - [`redial`]: when a node with no peers tries its bootstrap list again.
 //! - [`bans`]: temporary bans of peers whose gossip score hit the graylist.
 //! - [`strikes`]: penalizing peers that keep forwarding over-quota alerts.
+//! - `testkit` (feature `testkit`): builders for hoods, members and
+//!   messages, shared by tests, benches, the simulator and the demo.
 
 pub mod area;
 pub mod bans;
@@ -37,5 +41,7 @@ pub mod redial;
 pub mod roster;
 pub mod strikes;
 pub mod sync;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod text;
 pub mod verdict;

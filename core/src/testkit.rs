@@ -4,16 +4,16 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::core::area::Cell;
-use crate::core::charter::{Charter, CharterError, SignedCharter};
-use crate::core::envelope::Envelope;
-use crate::core::ids::{HoodId, MessageId};
-use crate::core::keys::{AuthorKey, PublicKey};
-use crate::core::message::{
+use crate::area::Cell;
+use crate::charter::{Charter, CharterError, SignedCharter};
+use crate::envelope::Envelope;
+use crate::ids::{HoodId, MessageId};
+use crate::keys::{AuthorKey, PublicKey};
+use crate::message::{
     Alert, Certainty, Decision, Invite, Join, MsgType, Payload, Reaction, ReactionKind, Report, ReportReason,
     Revocation, RosterChange, RosterOp, Severity, Status, Urgency, Vote,
 };
-use crate::core::verdict::RejectReason;
+use crate::verdict::RejectReason;
 
 /// Seconds since the unix epoch from the system clock (0 if it is before 1970).
 pub fn unix_now() -> u64 {

@@ -189,8 +189,8 @@ impl RosterBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::ids::{Digest32, Tag};
-    use crate::core::keys::AuthorKey;
+    use crate::ids::{MessageId, Tag};
+    use crate::keys::AuthorKey;
     use proptest::prelude::*;
 
     fn key(n: u8) -> PublicKey {
@@ -198,7 +198,7 @@ mod tests {
     }
 
     fn sig(signer: u8, base_version: u64, op: RosterOp, sent: u64) -> RosterSignature {
-        let id = Digest32::of(Tag::RosterChange, format!("{signer}/{base_version}/{op:?}/{sent}").as_bytes());
+        let id = MessageId::of(Tag::RosterChange, format!("{signer}/{base_version}/{op:?}/{sent}").as_bytes());
         RosterSignature { id, signer: key(signer), base_version, op, sent }
     }
 
@@ -210,7 +210,7 @@ mod tests {
         // A non-moderator's signature does not count toward the quorum.
         assert!(!book.add(sig(7, 0, add, 11)));
         // Duplicate signer counts once.
-        assert!(!book.add(RosterSignature { id: Digest32::of(Tag::RosterChange, b"dup"), ..sig(1, 0, add, 12) }));
+        assert!(!book.add(RosterSignature { id: MessageId::of(Tag::RosterChange, b"dup"), ..sig(1, 0, add, 12) }));
         assert!(book.add(sig(2, 0, add, 13)));
         assert!(book.current().is_moderator(&key(9)));
         assert_eq!(book.current().version, 1);

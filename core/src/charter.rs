@@ -10,7 +10,7 @@ use prost::Message;
 use stoop_proto::v1 as pb;
 
 use super::area::{Cell, MAX_PRECISION};
-use super::ids::{Digest32, HoodId, Tag};
+use super::ids::{HoodId, Tag};
 use super::keys::{AuthorKey, KeyError, PublicKey};
 
 /// Charter format version this code understands.
@@ -293,7 +293,7 @@ impl SignedCharter {
             let key = founder_keys.iter().find(|k| k.public() == *founder).ok_or(CharterError::Unsigned(*founder))?;
             signatures.push((*founder, key.sign(Tag::Charter, &bytes)));
         }
-        let hood = Digest32::of(Tag::Charter, &bytes);
+        let hood = HoodId::of(Tag::Charter, &bytes);
         Ok(Self { charter, bytes, signatures, hood })
     }
 
@@ -312,7 +312,7 @@ impl SignedCharter {
             arr.copy_from_slice(&sig.signature);
             signatures.push((*founder, arr));
         }
-        let hood = Digest32::of(Tag::Charter, &p.charter);
+        let hood = HoodId::of(Tag::Charter, &p.charter);
         Ok(Self { charter, bytes: p.charter.clone(), signatures, hood })
     }
 

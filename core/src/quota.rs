@@ -98,7 +98,7 @@ impl Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::keys::AuthorKey;
+    use crate::keys::AuthorKey;
     use proptest::prelude::*;
 
     fn author() -> PublicKey {

@@ -146,9 +146,9 @@ pub fn tally(votes: &[VoteRecord], roster: &Roster) -> Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::ids::{Digest32, Tag};
-    use crate::core::keys::AuthorKey;
-    use crate::core::roster::RosterBook;
+    use crate::ids::{MessageId, Tag};
+    use crate::keys::AuthorKey;
+    use crate::roster::RosterBook;
     use proptest::prelude::*;
 
     fn key(n: u8) -> PublicKey {
@@ -157,7 +157,7 @@ mod tests {
 
     fn vote(m: u8, decision: Decision, sent: u64) -> VoteRecord {
         VoteRecord {
-            id: Digest32::of(Tag::Vote, format!("{m}/{decision:?}/{sent}").as_bytes()),
+            id: MessageId::of(Tag::Vote, format!("{m}/{decision:?}/{sent}").as_bytes()),
             moderator: key(m),
             decision,
             reason: Some(ReportReason::Spam),

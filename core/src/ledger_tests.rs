@@ -2,9 +2,9 @@
 //! convergence rules, driven through `Ledger::ingest` with exact instants.
 
 use super::*;
-use crate::core::envelope::MAX_ENVELOPE_BYTES;
-use crate::core::keys::{AuthorKey, KeyError};
-use crate::core::message::{Decision, MsgType};
+use crate::envelope::MAX_ENVELOPE_BYTES;
+use crate::keys::{AuthorKey, KeyError};
+use crate::message::{Decision, MsgType};
 use crate::testkit::{HoodFixture, seeded_key};
 use proptest::prelude::*;
 use prost::Message as _;
@@ -277,11 +277,11 @@ fn row13_votes_non_moderator_pending_and_duplicates() -> TestResult {
 fn row13_pending_buffer_is_bounded_and_expires() -> TestResult {
     let (f, mut l) = fixture()?;
     for i in 0..PENDING_CAPACITY as u64 {
-        let unknown = crate::core::ids::Digest32::of(Tag::Alert, &i.to_be_bytes());
+        let unknown = crate::ids::MessageId::of(Tag::Alert, &i.to_be_bytes());
         let v = f.vote(&f.founders[0], unknown, Decision::Hide, T0);
         assert_eq!(post(&mut l, &v, T0), Verdict::Ignore(IgnoreReason::Pending));
     }
-    let one_more = f.vote(&f.founders[1], crate::core::ids::Digest32::of(Tag::Alert, b"x"), Decision::Hide, T0);
+    let one_more = f.vote(&f.founders[1], crate::ids::MessageId::of(Tag::Alert, b"x"), Decision::Hide, T0);
     assert_eq!(post(&mut l, &one_more, T0), Verdict::Ignore(IgnoreReason::PendingFull));
     l.collect_garbage(T0 + PENDING_TTL_SECS + 1);
     assert_eq!(l.pending_len(), 0);

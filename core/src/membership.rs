@@ -173,16 +173,16 @@ impl Membership {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::ids::{Digest32, Tag};
-    use crate::core::keys::AuthorKey;
-    use crate::core::roster::RosterBook;
+    use crate::ids::Tag;
+    use crate::keys::AuthorKey;
+    use crate::roster::RosterBook;
 
     fn key(n: u8) -> PublicKey {
         AuthorKey::from_secret(&[n; 32]).public()
     }
 
     fn id(s: &str) -> MessageId {
-        Digest32::of(Tag::Join, s.as_bytes())
+        MessageId::of(Tag::Join, s.as_bytes())
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::Serialize;
 use stoop_proto::v1 as pb;
 
 use super::envelope::{Envelope, Kind};
-use super::ids::{Digest32, HoodId, MessageId, Tag};
+use super::ids::{HoodId, MessageId, Tag};
 use super::keys::{AuthorKey, PublicKey};
 use super::verdict::RejectReason;
 
@@ -16,8 +16,12 @@ fn invalid(field: &'static str, why: &'static str) -> RejectReason {
     RejectReason::InvalidField { field, why }
 }
 
-fn id_field(field: &'static str, bytes: &[u8]) -> Result<Digest32, RejectReason> {
-    Digest32::from_slice(bytes).map_err(|_| invalid(field, "must be 32 bytes"))
+fn id_field(field: &'static str, bytes: &[u8]) -> Result<MessageId, RejectReason> {
+    MessageId::from_slice(bytes).map_err(|_| invalid(field, "must be 32 bytes"))
+}
+
+fn hood_field(bytes: &[u8]) -> Result<HoodId, RejectReason> {
+    HoodId::from_slice(bytes).map_err(|_| invalid("hood", "must be 32 bytes"))
 }
 
 fn key_field(bytes: &[u8]) -> Result<PublicKey, RejectReason> {
@@ -153,7 +157,7 @@ impl TryFrom<pb::Alert> for Alert {
             return Err(invalid("expires", "must be after sent"));
         }
         Ok(Self {
-            hood: id_field("hood", &p.hood)?,
+            hood: hood_field(&p.hood)?,
             category: p.category,
             event: p.event,
             urgency: Urgency::from_wire("urgency", p.urgency)?,
@@ -215,7 +219,7 @@ impl TryFrom<pb::Report> for Report {
     type Error = RejectReason;
     fn try_from(p: pb::Report) -> Result<Self, RejectReason> {
         Ok(Self {
-            hood: id_field("hood", &p.hood)?,
+            hood: hood_field(&p.hood)?,
             alert: id_field("alert", &p.alert)?,
             reason: ReportReason::from_wire("reason", p.reason)?,
             note: p.note,
@@ -265,7 +269,7 @@ impl TryFrom<pb::Vote> for Vote {
             (Decision::Restore, r) => Some(ReportReason::from_wire("reason", r)?),
         };
         Ok(Self {
-            hood: id_field("hood", &p.hood)?,
+            hood: hood_field(&p.hood)?,
             alert: id_field("alert", &p.alert)?,
             decision,
             reason,
@@ -307,7 +311,7 @@ impl TryFrom<pb::Reaction> for Reaction {
     type Error = RejectReason;
     fn try_from(p: pb::Reaction) -> Result<Self, RejectReason> {
         Ok(Self {
-            hood: id_field("hood", &p.hood)?,
+            hood: hood_field(&p.hood)?,
             alert: id_field("alert", &p.alert)?,
             kind: ReactionKind::from_wire("kind", p.kind)?,
             sent: required_time("sent", p.sent)?,
@@ -348,7 +352,7 @@ impl TryFrom<pb::Invite> for Invite {
         if p.expires <= sent {
             return Err(invalid("expires", "must be after sent"));
         }
-        Ok(Self { hood: id_field("hood", &p.hood)?, ticket_key: key_field(&p.ticket_key)?, sent, expires: p.expires })
+        Ok(Self { hood: hood_field(&p.hood)?, ticket_key: key_field(&p.ticket_key)?, sent, expires: p.expires })
     }
 }
 
@@ -391,7 +395,7 @@ impl TryFrom<pb::Join> for Join {
         let ticket_signature =
             p.ticket_signature.as_slice().try_into().map_err(|_| invalid("ticket_signature", "must be 64 bytes"))?;
         Ok(Self {
-            hood: id_field("hood", &p.hood)?,
+            hood: hood_field(&p.hood)?,
             invite_envelope,
             invite,
             ticket_signature,
@@ -453,7 +457,7 @@ impl TryFrom<pb::Revocation> for Revocation {
     type Error = RejectReason;
     fn try_from(p: pb::Revocation) -> Result<Self, RejectReason> {
         Ok(Self {
-            hood: id_field("hood", &p.hood)?,
+            hood: hood_field(&p.hood)?,
             member: key_field(&p.member)?,
             reason: p.reason,
             sent: required_time("sent", p.sent)?,
@@ -514,12 +518,7 @@ impl TryFrom<pb::RosterChange> for RosterChange {
             Some(Change::SetQuorum(_)) => return Err(invalid("set_quorum", "must be at least 1")),
             None => return Err(invalid("change", "required")),
         };
-        Ok(Self {
-            hood: id_field("hood", &p.hood)?,
-            base_version: p.base_version,
-            op,
-            sent: required_time("sent", p.sent)?,
-        })
+        Ok(Self { hood: hood_field(&p.hood)?, base_version: p.base_version, op, sent: required_time("sent", p.sent)? })
     }
 }
 

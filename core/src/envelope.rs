@@ -4,7 +4,7 @@
 use prost::Message;
 use stoop_proto::v1 as pb;
 
-use super::ids::{Digest32, MessageId, Tag};
+use super::ids::{MessageId, Tag};
 use super::keys::{AuthorKey, PublicKey, SIGNATURE_LEN};
 use super::verdict::RejectReason;
 
@@ -166,7 +166,7 @@ impl Envelope {
             .as_slice()
             .try_into()
             .map_err(|_| RejectReason::Signature(super::keys::KeyError::MalformedSignature))?;
-        let id = Digest32::of(kind.tag(), &signed_message(&signer, &p.payload));
+        let id = MessageId::of(kind.tag(), &signed_message(&signer, &p.payload));
         Ok(Self { kind, payload: p.payload, signer, signature, id })
     }
 
@@ -175,7 +175,7 @@ impl Envelope {
         let signer = key.public();
         let message = signed_message(&signer, &payload);
         let signature = key.sign(kind.tag(), &message);
-        let id = Digest32::of(kind.tag(), &message);
+        let id = MessageId::of(kind.tag(), &message);
         Self { kind, payload, signer, signature, id }
     }
 

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::datadir::{API_ADDR_FILE, API_TOKEN_FILE};
+
 /// Exit codes of the `stoop` CLI, one per kind of failure.
 pub mod exit {
     /// Success.
@@ -91,8 +93,8 @@ impl Client {
 
     /// Finds the node from its data directory (`api.addr`, `api.token`).
     pub fn from_data_dir(dir: &Path) -> Result<Self, ClientError> {
-        let addr = read_trimmed(&dir.join("api.addr"), "API address")?;
-        let token = read_trimmed(&dir.join("api.token"), "API token")?;
+        let addr = read_trimmed(&dir.join(API_ADDR_FILE), "API address")?;
+        let token = read_trimmed(&dir.join(API_TOKEN_FILE), "API token")?;
         Self::new(&format!("http://{addr}"), &token)
     }
 

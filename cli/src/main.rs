@@ -13,12 +13,12 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 use stoop_cli::cap::{self, CapError, ImportKind};
 use stoop_cli::client::{Client, ClientError};
+use stoop_cli::clock::unix_now;
+use stoop_cli::datadir::{default_data_dir, read_author_key};
 use stoop_cli::duration::parse_duration;
 use stoop_core::ids::{HoodId, MessageId};
 use stoop_core::message::{Decision, Payload, ReportReason, Vote};
-use stoop_core::testkit::unix_now;
 use stoop_core::text::check_profiling;
-use stoop_node::daemon::datadir::read_author_key;
 
 #[derive(Parser, Debug)]
 #[command(name = "stoop", version, about = "Neighborhood safety alerts: read, post and moderate")]
@@ -271,7 +271,7 @@ fn client(cli: &Cli) -> Result<Client, ClientError> {
     match (&cli.node, &cli.token_file) {
         (Some(url), Some(token)) => Client::from_url(url, token),
         _ => {
-            let dir = cli.data_dir.clone().unwrap_or_else(stoop_node::daemon::default_data_dir);
+            let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
             Client::from_data_dir(&dir)
         }
     }

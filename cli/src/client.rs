@@ -126,9 +126,16 @@ impl Client {
 
     /// GET a JSON resource.
     pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.get_query(path, &[])
+    }
+
+    /// GET a JSON resource with query parameters, which the client encodes
+    /// (so a value may hold `&`, `=`, `#`, spaces or any other text).
+    pub fn get_query(&self, path: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
         let resp = self
             .http
             .get(format!("{}{path}", self.base))
+            .query(query)
             .bearer_auth(&self.token)
             .send()
             .map_err(|e| self.transport(e))?;

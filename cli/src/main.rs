@@ -500,14 +500,14 @@ fn run(cli: Cli) -> Result<(), ClientError> {
             created(&cli, &c.post("/v1/alerts", &body)?, "posted");
         }
         Command::Feed { category, since, follow, include_hidden } => {
-            let mut q = vec![format!("include_hidden={include_hidden}")];
+            let mut q = vec![("include_hidden", include_hidden.to_string())];
             if let Some(cat) = category {
-                q.push(format!("category={cat}"));
+                q.push(("category", cat.clone()));
             }
             if let Some(s) = since {
-                q.push(format!("since={}", unix_now().saturating_sub(*s)));
+                q.push(("since", unix_now().saturating_sub(*s).to_string()));
             }
-            let v = c.get(&format!("/v1/alerts?{}", q.join("&")))?;
+            let v = c.get_query("/v1/alerts", &q)?;
             let alerts = v["alerts"].as_array().cloned().unwrap_or_default();
             if cli.json && !follow {
                 print_json(&v);
@@ -525,8 +525,9 @@ fn run(cli: Cli) -> Result<(), ClientError> {
             if *follow {
                 c.follow(|ev| {
                     if ev["event"] == "message" && ev["kind"] == "alert" {
-                        let id = ev["id"].as_str().unwrap_or("");
-                        if let Ok(d) = c.get(&format!("/v1/alerts/{id}")) {
+                        // The id goes into a path, so only a well-formed one.
+                        let id = id_arg(ev["id"].as_str().unwrap_or(""));
+                        if let Ok(d) = id.and_then(|id| c.get(&format!("/v1/alerts/{id}"))) {
                             let a = &d["alert"];
                             let wanted = category.as_deref().is_none_or(|cat| a["category"] == cat);
                             if wanted && a["msg_type"] == "alert" {

@@ -1,0 +1,225 @@
+//! Alerts: the feed, one alert, and posting, updating, cancelling,
+//! reacting to and reporting an alert.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiJson, optional_json};
+use super::publish::publish;
+use super::views::{self, AlertDetail};
+use super::{ApiState, enum_field, parse_id};
+use crate::core::charter::Charter;
+use crate::core::ids::MessageId;
+use crate::core::ledger::AlertState;
+use crate::core::message::{
+    Alert, Certainty, MsgType, Payload, Reaction, ReactionKind, Report, ReportReason, Severity, Status, Urgency,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    since: Option<u64>,
+    category: Option<String>,
+    state: Option<String>,
+    include_hidden: Option<bool>,
+    limit: Option<usize>,
+}
+
+pub(super) async fn list_alerts(
+    State(s): State<ApiState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(name) => Some(AlertState::parse(name).ok_or_else(|| {
+            ApiError::bad_request("bad_state", format!("{name:?} is not visible, hidden, cancelled or withdrawn"))
+        })?),
+    };
+    let replica = s.node.replica();
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let alerts = views::list(
+        &replica,
+        q.since.unwrap_or(0),
+        q.category.as_deref(),
+        state,
+        q.include_hidden.unwrap_or(false),
+        limit,
+    );
+    Ok(Json(json!({ "alerts": alerts })))
+}
+
+pub(super) async fn get_alert(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<AlertDetail>, ApiError> {
+    let id = parse_id(&id)?;
+    let replica = s.node.replica();
+    views::detail(&replica, &id).map(Json).ok_or_else(|| ApiError::not_found("alert"))
+}
+
+/// A new alert as the API takes it. Optional CAP fields get sensible defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRequest {
+    category: String,
+    event: String,
+    headline: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    instruction: String,
+    severity: Option<String>,
+    urgency: Option<String>,
+    certainty: Option<String>,
+    status: Option<String>,
+    area: Option<String>,
+    /// Lifetime in seconds (default: the category's maximum, capped at 6 hours).
+    expires_in: Option<u64>,
+}
+
+pub(super) fn build_alert(
+    charter: &Charter,
+    hood: crate::core::ids::HoodId,
+    req: AlertRequest,
+    msg_type: MsgType,
+    references: Option<MessageId>,
+    now: u64,
+) -> Result<Alert, ApiError> {
+    let rule = charter.category(&req.category).ok_or_else(|| {
+        let names: Vec<&str> = charter.categories.iter().map(|c| c.name.as_str()).collect();
+        ApiError::bad_request("unknown_category", format!("{:?} is not one of: {}", req.category, names.join(", ")))
+    })?;
+    let lifetime = req.expires_in.unwrap_or(rule.max_lifetime_secs.min(6 * 3600));
+    let area = match req.area {
+        Some(a) => a.to_ascii_lowercase(),
+        None => charter.area.first().map(|c| c.as_str().to_owned()).unwrap_or_default(),
+    };
+    Ok(Alert {
+        hood,
+        category: req.category,
+        event: req.event,
+        urgency: enum_field("urgency", req.urgency.as_deref(), Urgency::parse, Urgency::Expected)?,
+        severity: enum_field("severity", req.severity.as_deref(), Severity::parse, Severity::Minor)?,
+        certainty: enum_field("certainty", req.certainty.as_deref(), Certainty::parse, Certainty::Observed)?,
+        status: enum_field("status", req.status.as_deref(), Status::parse, Status::Actual)?,
+        msg_type,
+        references,
+        headline: req.headline,
+        description: req.description,
+        instruction: req.instruction,
+        area,
+        sent: now,
+        expires: now.saturating_add(lifetime),
+    })
+}
+
+pub(super) async fn post_alert(
+    State(s): State<ApiState>,
+    ApiJson(req): ApiJson<AlertRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let alert = {
+        let replica = s.node.replica();
+        build_alert(replica.ledger().charter(), replica.ledger().hood(), req, MsgType::Alert, None, s.node.now())?
+    };
+    publish(&s, Payload::Alert(alert)).await
+}
+
+pub(super) async fn update_alert(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<AlertRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = parse_id(&id)?;
+    let alert = {
+        let replica = s.node.replica();
+        build_alert(replica.ledger().charter(), replica.ledger().hood(), req, MsgType::Update, Some(id), s.node.now())?
+    };
+    publish(&s, Payload::Alert(alert)).await
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CancelRequest {
+    #[serde(default)]
+    note: String,
+}
+
+pub(super) async fn cancel_alert(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = parse_id(&id)?;
+    let note = optional_json::<CancelRequest>(&body)?.note;
+    let alert = {
+        let replica = s.node.replica();
+        let original = replica.ledger().alert(&id).ok_or_else(|| ApiError::not_found("alert"))?;
+        let req = AlertRequest {
+            category: original.category.clone(),
+            event: "cancel".into(),
+            headline: "Cancelled".into(),
+            description: note,
+            instruction: String::new(),
+            severity: None,
+            urgency: None,
+            certainty: None,
+            status: None,
+            area: None,
+            expires_in: Some(600),
+        };
+        let mut a = build_alert(
+            replica.ledger().charter(),
+            replica.ledger().hood(),
+            req,
+            MsgType::Cancel,
+            Some(id),
+            s.node.now(),
+        )?;
+        if let Some(Payload::Alert(orig)) =
+            replica.store().envelope(&id).ok().flatten().and_then(|e| Payload::decode(&e).ok())
+        {
+            a.area = orig.area;
+        }
+        a
+    };
+    publish(&s, Payload::Alert(alert)).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReactRequest {
+    kind: String,
+}
+
+pub(super) async fn react(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ReactRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let alert = parse_id(&id)?;
+    let kind = enum_field("kind", Some(&req.kind), ReactionKind::parse, ReactionKind::SeenToo)?;
+    let hood = s.node.hood();
+    publish(&s, Payload::Reaction(Reaction { hood, alert, kind, sent: s.node.now() })).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReportRequest {
+    reason: String,
+    #[serde(default)]
+    note: String,
+}
+
+pub(super) async fn report(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ReportRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let alert = parse_id(&id)?;
+    let reason = enum_field("reason", Some(&req.reason), ReportReason::parse, ReportReason::Spam)?;
+    let hood = s.node.hood();
+    publish(&s, Payload::Report(Report { hood, alert, reason, note: req.note, sent: s.node.now() })).await
+}

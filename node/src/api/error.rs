@@ -1,0 +1,95 @@
+//! The API's error type and body parsing: every failure is a JSON body
+//! `{"error": {"reason", "message"}}` with a stable snake_case `reason`.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::replica::PublishError;
+
+/// An API error with a named reason.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    reason: String,
+    message: String,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, reason: &str, message: impl Into<String>) -> Self {
+        Self { status, reason: reason.to_owned(), message: message.into() }
+    }
+
+    pub(super) fn bad_request(reason: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, reason, message)
+    }
+
+    pub(super) fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "reason": self.reason, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        let status = match &e {
+            PublishError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            PublishError::Ignored(crate::core::verdict::IgnoreReason::OverQuota) => StatusCode::TOO_MANY_REQUESTS,
+            PublishError::Ignored(crate::core::verdict::IgnoreReason::Pending) => StatusCode::NOT_FOUND,
+            PublishError::Ignored(_) => StatusCode::CONFLICT,
+            PublishError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let reason = match &e {
+            // Pending means the alert it refers to is unknown here.
+            PublishError::Ignored(crate::core::verdict::IgnoreReason::Pending) => "unknown_alert",
+            other => other.code(),
+        };
+        Self::new(status, reason, e.to_string())
+    }
+}
+
+/// `Json` whose rejections are JSON errors (400, 413, 415) with a reason.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let reason = match &rejection {
+                    _ if status == StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+                    JsonRejection::MissingJsonContentType(_) => "not_json",
+                    JsonRejection::JsonSyntaxError(_) => "invalid_json",
+                    JsonRejection::JsonDataError(_) => "invalid_body",
+                    _ => "bad_body",
+                };
+                Err(ApiError::new(status, reason, rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// A JSON body that may be left out (empty means all defaults).
+pub(super) fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let reason = if e.is_syntax() || e.is_eof() { "invalid_json" } else { "invalid_body" };
+        ApiError::bad_request(reason, e.to_string())
+    })
+}

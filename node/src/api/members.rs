@@ -1,0 +1,85 @@
+//! Membership: the member list, invites (tickets) and revocations.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiState;
+use super::error::{ApiError, ApiJson, optional_json};
+use super::publish::{durable, publish};
+use crate::core::keys::{AuthorKey, PublicKey};
+use crate::core::message::{Invite, Payload, Revocation};
+use crate::daemon::ticket::Ticket;
+
+pub(super) async fn members(State(s): State<ApiState>) -> Json<Value> {
+    let replica = s.node.replica();
+    let m = replica.ledger().membership();
+    let list: Vec<Value> = m
+        .members()
+        .into_iter()
+        .map(|(k, since)| json!({ "key": k.to_hex(), "since": since, "revoked_at": m.revoked_at(&k) }))
+        .collect();
+    Json(json!({ "members": list }))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InviteRequest {
+    /// Seconds the invite stays valid (default 24 h, at most 30 days).
+    expires_in: Option<u64>,
+}
+
+pub(super) async fn invite(
+    State(s): State<ApiState>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let expires_in = optional_json::<InviteRequest>(&body)?.expires_in.unwrap_or(86_400);
+    let secret = AuthorKey::generate()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no_randomness", e.to_string()))?;
+    let now = s.node.now();
+    let (hood, charter) = {
+        let replica = s.node.replica();
+        (replica.ledger().hood(), replica.ledger().signed_charter().clone())
+    };
+    let payload = Payload::Invite(Invite {
+        hood,
+        ticket_key: secret.public(),
+        sent: now,
+        expires: now.saturating_add(expires_in),
+    });
+    let env = durable(&s, move |node| node.publish(&payload, now)).await?;
+    let _ = s.net.publish(env.to_bytes()).await;
+    let listen = s.net.listen_addrs().await.unwrap_or_default();
+    let bootstrap = listen
+        .into_iter()
+        .filter(|a| !a.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::Ip4(ip) if ip.is_unspecified())))
+        .map(|a| format!("{a}/p2p/{}", s.peer_id))
+        .collect();
+    let ticket = Ticket { charter, invite: env.clone(), secret, bootstrap };
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "ticket": ticket.encode(), "invite": env.id().to_hex(), "expires": now.saturating_add(expires_in) }),
+        ),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RevokeRequest {
+    member: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub(super) async fn revoke(
+    State(s): State<ApiState>,
+    ApiJson(req): ApiJson<RevokeRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let member = PublicKey::from_hex(&req.member)
+        .map_err(|_| ApiError::bad_request("bad_key", "member: expected 64 hex digits of a valid key"))?;
+    let hood = s.node.hood();
+    publish(&s, Payload::Revocation(Revocation { hood, member, reason: req.reason, sent: s.node.now() })).await
+}

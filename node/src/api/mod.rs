@@ -127,15 +127,23 @@ pub mod fuzzing {
     use super::members::{InviteRequest, RevokeRequest};
     use super::messages::SignedRequest;
     use super::moderation::{RosterRequest, VoteRequest};
+    use crate::core::area::Cell;
+    use crate::core::charter::Charter;
+    use crate::core::ids::HoodId;
     use crate::core::message::MsgType;
 
     /// Parses `data` as every request body the API accepts, and builds an
     /// alert from it when it parses as one: never panics.
     pub fn parse_bodies(data: &[u8]) {
+        // An unsigned charter with the default categories is all
+        // `build_alert` reads; the core's testkit is not compiled into the
+        // node's library, so no signed fixture here.
         if let Ok(req) = serde_json::from_slice::<AlertRequest>(data)
-            && let Ok(f) = stoop_core::testkit::HoodFixture::new(1, 1)
+            && let Ok(cell) = Cell::parse("dr5ru")
+            && let Ok(hood) = HoodId::from_slice(&[7; 32])
         {
-            let _ = build_alert(f.charter.charter(), f.hood(), req, MsgType::Alert, None, 1_800_000_000);
+            let charter = Charter::new("Fuzz Hood", vec![cell], Vec::new(), 1_800_000_000);
+            let _ = build_alert(&charter, hood, req, MsgType::Alert, None, 1_800_000_000);
         }
         let _ = serde_json::from_slice::<ListQuery>(data);
         let _ = serde_json::from_slice::<ReactRequest>(data);

@@ -3,20 +3,35 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiJson, optional_json};
 use super::publish::publish;
+use super::verdict::Answer;
 use super::views::{self, AlertDetail};
-use super::{ApiState, enum_field, parse_id};
+use super::{ApiState, enum_field, parse_id, read};
 use crate::core::charter::Charter;
 use crate::core::ids::MessageId;
-use crate::core::ledger::AlertState;
+use crate::core::ledger::{AlertMeta, AlertState};
 use crate::core::message::{
     Alert, Certainty, MsgType, Payload, Reaction, ReactionKind, Report, ReportReason, Severity, Status, Urgency,
 };
+use crate::replica::Replica;
+
+/// The alert `id` as this node holds it, or 404 `unknown_alert`.
+///
+/// Every handler that signs a message about an alert on the user's behalf
+/// asks this first. Cancel needs the original's category and area, and a
+/// vote the votes already cast, to build the payload at all; and for all of
+/// them a reference the ledger would hold as `pending` lives only in memory,
+/// so acknowledging it would break the promise that an answered local post
+/// is durable, and it is almost always a mistyped id. This is a condition
+/// for signing, not a rule about messages: a frame signed elsewhere goes to
+/// the ledger unchecked (`POST /v1/messages`).
+pub(super) fn require_alert<'r>(replica: &'r Replica, id: &MessageId) -> Result<&'r AlertMeta, ApiError> {
+    replica.ledger().alert(id).ok_or_else(|| ApiError::unknown_alert(id))
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,16 +53,11 @@ pub(super) async fn list_alerts(
             ApiError::bad_request("bad_state", format!("{name:?} is not visible, hidden, cancelled or withdrawn"))
         })?),
     };
-    let replica = s.node.replica();
+    let since = q.since.unwrap_or(0);
+    let include_hidden = q.include_hidden.unwrap_or(false);
     let limit = q.limit.unwrap_or(100).min(1000);
-    let alerts = views::list(
-        &replica,
-        q.since.unwrap_or(0),
-        q.category.as_deref(),
-        state,
-        q.include_hidden.unwrap_or(false),
-        limit,
-    );
+    let category = q.category;
+    let alerts = read(&s, move |r| views::list(r, since, category.as_deref(), state, include_hidden, limit)).await;
     Ok(Json(json!({ "alerts": alerts })))
 }
 
@@ -56,8 +66,7 @@ pub(super) async fn get_alert(
     Path(id): Path<String>,
 ) -> Result<Json<AlertDetail>, ApiError> {
     let id = parse_id(&id)?;
-    let replica = s.node.replica();
-    views::detail(&replica, &id).map(Json).ok_or_else(|| ApiError::not_found("alert"))
+    read(&s, move |r| views::detail(r, &id)).await.map(Json).ok_or_else(|| ApiError::unknown_alert(&id))
 }
 
 /// A new alert as the API takes it. Optional CAP fields get sensible defaults.
@@ -119,11 +128,10 @@ pub(super) fn build_alert(
 pub(super) async fn post_alert(
     State(s): State<ApiState>,
     ApiJson(req): ApiJson<AlertRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let alert = {
-        let replica = s.node.replica();
-        build_alert(replica.ledger().charter(), replica.ledger().hood(), req, MsgType::Alert, None, s.node.now())?
-    };
+) -> Result<Answer, ApiError> {
+    let now = s.node.now();
+    let alert =
+        read(&s, move |r| build_alert(r.ledger().charter(), r.ledger().hood(), req, MsgType::Alert, None, now)).await?;
     publish(&s, Payload::Alert(alert)).await
 }
 
@@ -131,12 +139,14 @@ pub(super) async fn update_alert(
     State(s): State<ApiState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AlertRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Answer, ApiError> {
     let id = parse_id(&id)?;
-    let alert = {
-        let replica = s.node.replica();
-        build_alert(replica.ledger().charter(), replica.ledger().hood(), req, MsgType::Update, Some(id), s.node.now())?
-    };
+    let now = s.node.now();
+    let alert = read(&s, move |r| {
+        require_alert(r, &id)?;
+        build_alert(r.ledger().charter(), r.ledger().hood(), req, MsgType::Update, Some(id), now)
+    })
+    .await?;
     publish(&s, Payload::Alert(alert)).await
 }
 
@@ -151,12 +161,12 @@ pub(super) async fn cancel_alert(
     State(s): State<ApiState>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Answer, ApiError> {
     let id = parse_id(&id)?;
     let note = optional_json::<CancelRequest>(&body)?.note;
-    let alert = {
-        let replica = s.node.replica();
-        let original = replica.ledger().alert(&id).ok_or_else(|| ApiError::not_found("alert"))?;
+    let now = s.node.now();
+    let alert = read(&s, move |r| {
+        let original = require_alert(r, &id)?;
         let req = AlertRequest {
             category: original.category.clone(),
             event: "cancel".into(),
@@ -170,21 +180,15 @@ pub(super) async fn cancel_alert(
             area: None,
             expires_in: Some(600),
         };
-        let mut a = build_alert(
-            replica.ledger().charter(),
-            replica.ledger().hood(),
-            req,
-            MsgType::Cancel,
-            Some(id),
-            s.node.now(),
-        )?;
+        let mut a = build_alert(r.ledger().charter(), r.ledger().hood(), req, MsgType::Cancel, Some(id), now)?;
         if let Some(Payload::Alert(orig)) =
-            replica.store().envelope(&id).ok().flatten().and_then(|e| Payload::decode(&e).ok())
+            r.store().envelope(&id).ok().flatten().and_then(|e| Payload::decode(&e).ok())
         {
             a.area = orig.area;
         }
-        a
-    };
+        Ok::<_, ApiError>(a)
+    })
+    .await?;
     publish(&s, Payload::Alert(alert)).await
 }
 
@@ -198,9 +202,10 @@ pub(super) async fn react(
     State(s): State<ApiState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ReactRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Answer, ApiError> {
     let alert = parse_id(&id)?;
     let kind = enum_field("kind", Some(&req.kind), ReactionKind::parse, ReactionKind::SeenToo)?;
+    read(&s, move |r| require_alert(r, &alert).map(drop)).await?;
     let hood = s.node.hood();
     publish(&s, Payload::Reaction(Reaction { hood, alert, kind, sent: s.node.now() })).await
 }
@@ -217,9 +222,10 @@ pub(super) async fn report(
     State(s): State<ApiState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ReportRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Answer, ApiError> {
     let alert = parse_id(&id)?;
     let reason = enum_field("reason", Some(&req.reason), ReportReason::parse, ReportReason::Spam)?;
+    read(&s, move |r| require_alert(r, &alert).map(drop)).await?;
     let hood = s.node.hood();
     publish(&s, Payload::Report(Report { hood, alert, reason, note: req.note, sent: s.node.now() })).await
 }

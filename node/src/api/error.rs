@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::replica::PublishError;
+use crate::core::ids::MessageId;
+use crate::store::StoreError;
 
 /// An API error with a named reason.
 #[derive(Debug)]
@@ -31,30 +32,23 @@ impl ApiError {
     pub(super) fn not_found(what: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
+
+    /// 404 for an alert id this node does not hold.
+    pub(super) fn unknown_alert(id: &MessageId) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "unknown_alert", format!("alert {id} is not held here"))
+    }
+
+    /// The store failed: 503, as retrying later may work.
+    pub(super) fn store(e: &StoreError) -> Self {
+        tracing::error!(error = %e, "store failed during an API call");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_error", e.to_string())
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "reason": self.reason, "message": self.message } });
         (self.status, Json(body)).into_response()
-    }
-}
-
-impl From<PublishError> for ApiError {
-    fn from(e: PublishError) -> Self {
-        let status = match &e {
-            PublishError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            PublishError::Ignored(crate::core::verdict::IgnoreReason::OverQuota) => StatusCode::TOO_MANY_REQUESTS,
-            PublishError::Ignored(crate::core::verdict::IgnoreReason::Pending) => StatusCode::NOT_FOUND,
-            PublishError::Ignored(_) => StatusCode::CONFLICT,
-            PublishError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        let reason = match &e {
-            // Pending means the alert it refers to is unknown here.
-            PublishError::Ignored(crate::core::verdict::IgnoreReason::Pending) => "unknown_alert",
-            other => other.code(),
-        };
-        Self::new(status, reason, e.to_string())
     }
 }
 

@@ -3,24 +3,27 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiState;
 use super::error::{ApiError, ApiJson, optional_json};
 use super::publish::{durable, publish};
+use super::verdict::Answer;
+use super::{ApiState, read};
 use crate::core::keys::{AuthorKey, PublicKey};
 use crate::core::message::{Invite, Payload, Revocation};
 use crate::daemon::ticket::Ticket;
 
 pub(super) async fn members(State(s): State<ApiState>) -> Json<Value> {
-    let replica = s.node.replica();
-    let m = replica.ledger().membership();
-    let list: Vec<Value> = m
-        .members()
-        .into_iter()
-        .map(|(k, since)| json!({ "key": k.to_hex(), "since": since, "revoked_at": m.revoked_at(&k) }))
-        .collect();
+    let list: Vec<Value> = read(&s, |r| {
+        let m = r.ledger().membership();
+        m.members()
+            .into_iter()
+            .map(|(k, since)| json!({ "key": k.to_hex(), "since": since, "revoked_at": m.revoked_at(&k) }))
+            .collect()
+    })
+    .await;
     Json(json!({ "members": list }))
 }
 
@@ -31,25 +34,24 @@ pub(super) struct InviteRequest {
     expires_in: Option<u64>,
 }
 
-pub(super) async fn invite(
-    State(s): State<ApiState>,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+/// Signs an invite and hands back the ticket for it: 201 with the ticket,
+/// or the ledger's refusal of the invite.
+pub(super) async fn invite(State(s): State<ApiState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let expires_in = optional_json::<InviteRequest>(&body)?.expires_in.unwrap_or(86_400);
     let secret = AuthorKey::generate()
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no_randomness", e.to_string()))?;
     let now = s.node.now();
-    let (hood, charter) = {
-        let replica = s.node.replica();
-        (replica.ledger().hood(), replica.ledger().signed_charter().clone())
-    };
+    let (hood, charter) = read(&s, |r| (r.ledger().hood(), r.ledger().signed_charter().clone())).await;
     let payload = Payload::Invite(Invite {
         hood,
         ticket_key: secret.public(),
         sent: now,
         expires: now.saturating_add(expires_in),
     });
-    let env = durable(&s, move |node| node.publish(&payload, now)).await?;
+    let env = match durable(&s, move |node| node.publish(&payload, now)).await? {
+        Ok(env) => env,
+        Err(e) => return Answer::refused(e).map(IntoResponse::into_response),
+    };
     let _ = s.net.publish(env.to_bytes()).await;
     let listen = s.net.listen_addrs().await.unwrap_or_default();
     let bootstrap = listen
@@ -58,12 +60,9 @@ pub(super) async fn invite(
         .map(|a| format!("{a}/p2p/{}", s.peer_id))
         .collect();
     let ticket = Ticket { charter, invite: env.clone(), secret, bootstrap };
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({ "ticket": ticket.encode(), "invite": env.id().to_hex(), "expires": now.saturating_add(expires_in) }),
-        ),
-    ))
+    let body =
+        json!({ "ticket": ticket.encode(), "invite": env.id().to_hex(), "expires": now.saturating_add(expires_in) });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,7 +76,7 @@ pub(super) struct RevokeRequest {
 pub(super) async fn revoke(
     State(s): State<ApiState>,
     ApiJson(req): ApiJson<RevokeRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Answer, ApiError> {
     let member = PublicKey::from_hex(&req.member)
         .map_err(|_| ApiError::bad_request("bad_key", "member: expected 64 hex digits of a valid key"))?;
     let hood = s.node.hood();

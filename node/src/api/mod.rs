@@ -9,12 +9,15 @@
 //! - this file: the router, the shared [`ApiState`] and small parsers.
 //! - [`auth`]: the bearer-token middleware.
 //! - [`error`]: [`ApiError`], its JSON body, and JSON body extraction.
-//! - `publish`: the write path for messages this node signs.
+//! - `publish`: the write path (blocking store writes, messages this node
+//!   signs).
 //! - `status`: `/v1/status`, `/v1/peers`, `/metrics`.
 //! - `alerts`: the feed and the author's and neighbors' alert actions.
 //! - `moderation`: queue, votes, roster, moderation log.
 //! - `members`: member list, invites, revocations.
-//! - `messages`: signed envelopes in (`POST /v1/messages`).
+//! - `messages`: signed envelopes in (`POST /v1/messages`) and out
+//!   (`GET /v1/messages/{id}`).
+//! - `verdict`: the ledger's verdict as an HTTP answer (one status table).
 //! - `stream`: the live feed as server-sent events.
 //! - `views`: JSON views of alerts, the queue and the log.
 
@@ -27,6 +30,9 @@ mod moderation;
 mod publish;
 mod status;
 mod stream;
+#[cfg(test)]
+mod tests;
+mod verdict;
 mod views;
 
 use std::sync::Arc;
@@ -40,9 +46,11 @@ use axum::routing::{get, post};
 use crate::core::ids::MessageId;
 use crate::daemon::node::Node;
 use crate::net::NetClient;
+use crate::replica::Replica;
 
 pub use alerts::AlertRequest;
 pub use error::{ApiError, ApiJson};
+pub use verdict::{Answer, verdict_status};
 pub use views::{AlertDetail, AlertView};
 
 /// Largest request body.
@@ -88,6 +96,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/members/invites", post(members::invite))
         .route("/v1/members/revocations", post(members::revoke))
         .route("/v1/messages", post(messages::post_signed))
+        .route("/v1/messages/{id}", get(messages::get_message))
         .route("/v1/events", get(stream::events))
         .route("/metrics", get(status::metrics))
         // Inside the token check: only authenticated requests take a permit.
@@ -99,6 +108,14 @@ pub fn router(state: ApiState) -> Router {
         .fallback(|| async { ApiError::not_found("endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Runs `f` on the node's replica: the one place handlers read node state,
+/// so how they reach it (today a lock, later a request to the task that
+/// owns the replica) changes here only. `f` owns what it needs so it can run
+/// elsewhere.
+async fn read<T: Send + 'static>(s: &ApiState, f: impl FnOnce(&Replica) -> T + Send + 'static) -> T {
+    f(&s.node.replica())
 }
 
 fn parse_id(s: &str) -> Result<MessageId, ApiError> {

@@ -2,6 +2,7 @@
 //! reacting to and reporting an alert.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -45,8 +46,9 @@ pub(super) struct ListQuery {
 
 pub(super) async fn list_alerts(
     State(s): State<ApiState>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let state = match q.state.as_deref() {
         None => None,
         Some(name) => Some(AlertState::parse(name).ok_or_else(|| {

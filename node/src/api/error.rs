@@ -64,12 +64,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             Ok(Json(v)) => Ok(Self(v)),
             Err(rejection) => {
                 let status = rejection.status();
-                let reason = match &rejection {
-                    _ if status == StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
-                    JsonRejection::MissingJsonContentType(_) => "not_json",
-                    JsonRejection::JsonSyntaxError(_) => "invalid_json",
-                    JsonRejection::JsonDataError(_) => "invalid_body",
-                    _ => "bad_body",
+                let (status, reason) = match &rejection {
+                    _ if status == StatusCode::PAYLOAD_TOO_LARGE => (status, "body_too_large"),
+                    JsonRejection::MissingJsonContentType(_) => (status, "not_json"),
+                    JsonRejection::JsonSyntaxError(_) => (status, "invalid_json"),
+                    // axum says 422 here; the API keeps 422 for the ledger's
+                    // Reject, and a body of the wrong shape is a bad request.
+                    JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
+                    _ => (status, "bad_body"),
                 };
                 Err(ApiError::new(status, reason, rejection.body_text()))
             }

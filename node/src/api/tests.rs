@@ -266,3 +266,25 @@ async fn every_endpoint_but_healthz_needs_the_token() -> TestResult {
     assert_eq!(status, 200);
     Ok(())
 }
+
+#[tokio::test]
+async fn every_error_is_json_with_a_reason_and_422_means_the_ledger_refused() -> TestResult {
+    let h = Harness::new()?;
+    let (status, body) = h.post("/v1/alerts", json!({ "category": 1, "event": "e", "headline": "h" })).await;
+    assert_eq!(answer(status, &body), (400, "invalid_body".to_owned()), "{body}");
+    let (status, body) = h.get("/v1/alerts?limit=many").await;
+    assert_eq!(answer(status, &body), (400, "invalid_query".to_owned()), "{body}");
+    let (status, body) = h.get("/v1/messages").await;
+    assert_eq!(answer(status, &body), (405, "method_not_allowed".to_owned()), "{body}");
+    let (status, body) = h.get("/v1/nothing").await;
+    assert_eq!(answer(status, &body), (404, "not_found".to_owned()), "{body}");
+    // Positive control: a body of the right shape the ledger refuses is 422.
+    let (status, body) = h
+        .post(
+            "/v1/alerts",
+            json!({ "category": "safety", "event": "e", "headline": "h", "description": "see https://example.com" }),
+        )
+        .await;
+    assert_eq!(answer(status, &body), (422, "link_not_allowed".to_owned()), "{body}");
+    Ok(())
+}

@@ -257,6 +257,24 @@ mod tests {
         assert!(!b.is_above(&top));
     }
 
+    /// Vectors for a second implementation (also in docs/PROTOCOL.md); the
+    /// last one wraps the sum past 2^256.
+    #[test]
+    fn fingerprint_test_vectors() {
+        let fp = |ids: &[[u8; 32]]| {
+            let mut acc = Accumulator::default();
+            for id in ids {
+                acc.add_id(&MessageId::from_bytes(*id));
+            }
+            hex::encode(acc.fingerprint().0)
+        };
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        assert_eq!(fp(&[]), "d028abee96ca83da0fb8cdeb83a6de42");
+        assert_eq!(fp(&[one]), "c26ec4e4e3ab558d9dcc012c0bade9a3");
+        assert_eq!(fp(&[one, [0xff; 32]]), "ccfdc16a38e2550d07549460e19f73e2");
+    }
+
     #[test]
     fn count_changes_the_fingerprint() {
         // The empty set's sum equals a set holding the zero id; the count

@@ -115,6 +115,9 @@ pub enum ReconcileError {
     /// Not a valid protobuf message.
     #[error("malformed")]
     Malformed,
+    /// An id list or diff side over [`ID_LIST_THRESHOLD`] ids.
+    #[error("id_list_too_long")]
+    IdListTooLong,
     /// More than [`MAX_RANGES_PER_MESSAGE`] ranges.
     #[error("too_many_ranges")]
     TooManyRanges,
@@ -163,6 +166,7 @@ impl ReconcileError {
             Self::MessageTooLarge => "message_too_large",
             Self::Malformed => "malformed",
             Self::TooManyRanges => "too_many_ranges",
+            Self::IdListTooLong => "id_list_too_long",
             Self::TooManyIds => "too_many_ids",
             Self::UnorderedRanges => "unordered_ranges",
             Self::IncompleteCover => "incomplete_cover",

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::item::{Bound, Item};
+use super::item::Bound;
 use super::set::ItemSet;
 use super::wire::{Range, RangeBody, check_ranges};
 use super::{BRANCHING, ID_LIST_THRESHOLD, MAX_IDS_PER_MESSAGE, MAX_RANGES_PER_MESSAGE, MAX_ROUNDS, ReconcileError};
@@ -48,9 +48,7 @@ struct Out {
 
 impl Out {
     fn push(&mut self, upper: Bound, body: RangeBody) {
-        if let RangeBody::Ids { ids, .. } = &body {
-            self.ids += ids.len();
-        }
+        self.ids += body.id_count();
         if let Some(last) = self.ranges.last_mut()
             && body == RangeBody::Skip
             && last.body == RangeBody::Skip
@@ -62,19 +60,16 @@ impl Out {
     }
 
     /// Room for the worst one incoming range can add (a full split, or a
-    /// full id list), plus the closing range.
+    /// diff of two full lists), plus the closing range.
     fn has_room(&self) -> bool {
-        self.ranges.len() + BRANCHING < MAX_RANGES_PER_MESSAGE && self.ids + ID_LIST_THRESHOLD <= MAX_IDS_PER_MESSAGE
+        self.ranges.len() + BRANCHING < MAX_RANGES_PER_MESSAGE
+            && self.ids + 2 * ID_LIST_THRESHOLD <= MAX_IDS_PER_MESSAGE
     }
 
-    /// Whether the peer must answer: something other than a skip or a
-    /// final id list.
+    /// Whether the peer must answer: a fingerprint or an id list (a diff
+    /// is final).
     fn wants_answer(&self) -> bool {
-        self.ranges.iter().any(|r| match &r.body {
-            RangeBody::Skip => false,
-            RangeBody::Fingerprint(_) => true,
-            RangeBody::Ids { reply_wanted, .. } => *reply_wanted,
-        })
+        self.ranges.iter().any(|r| matches!(r.body, RangeBody::Fingerprint(_) | RangeBody::Ids(_)))
     }
 
     /// The list to send: all-skip becomes empty.
@@ -155,21 +150,27 @@ impl Reconciler {
                         mismatch(set, &lo, &hi, &mut out)?;
                     }
                 }
-                RangeBody::Ids { ids, reply_wanted } => {
-                    if set.count(&lo, &hi)? > ID_LIST_THRESHOLD as u64 {
-                        // Too many of ours to list: narrow it down first
-                        // (an honest peer listed few, so most are ours).
-                        split(set, &lo, &hi, &mut out)?;
-                    } else {
-                        let mine = set.items(&lo, &hi, ID_LIST_THRESHOLD)?;
-                        compare(&mine, ids, &mut step);
-                        if *reply_wanted {
-                            let ids = mine.iter().map(|it| it.id).collect();
-                            out.push(hi, RangeBody::Ids { ids, reply_wanted: false });
-                        } else {
-                            out.push(hi, RangeBody::Skip);
-                        }
-                    }
+                // Too many of ours to compare with a short list: narrow the
+                // range down first (an honest peer listed few, so most of
+                // the difference is ours). For a diff this only happens if
+                // our set changed since we listed, or the peer lies.
+                RangeBody::Ids(_) | RangeBody::Diff { .. } if set.count(&lo, &hi)? > ID_LIST_THRESHOLD as u64 => {
+                    split(set, &lo, &hi, &mut out)?;
+                }
+                RangeBody::Ids(theirs) => {
+                    let mine = ids_in(set, &lo, &hi)?;
+                    let theirs: BTreeSet<MessageId> = theirs.iter().copied().collect();
+                    let you_lack: Vec<MessageId> = mine.difference(&theirs).copied().collect();
+                    let i_lack: Vec<MessageId> = theirs.difference(&mine).copied().collect();
+                    step.have.extend(&you_lack);
+                    step.need.extend(&i_lack);
+                    out.push(hi, RangeBody::Diff { you_lack, i_lack });
+                }
+                RangeBody::Diff { you_lack, i_lack } => {
+                    let mine = ids_in(set, &lo, &hi)?;
+                    step.need.extend(you_lack.iter().filter(|id| !mine.contains(id)));
+                    step.have.extend(i_lack.iter().filter(|id| mine.contains(id)));
+                    out.push(hi, RangeBody::Skip);
                 }
             }
             lo = hi;
@@ -177,8 +178,8 @@ impl Reconciler {
         let wants_answer = out.wants_answer();
         let ranges = out.finish();
         (step.done, step.reply) = match self.role {
-            // The initiator still sends final id lists (the responder learns
-            // its difference from them); its answer is empty.
+            // The initiator still sends final diffs (the responder learns
+            // its difference from them); their answer is empty.
             Role::Initiator if ranges.is_empty() => (true, None),
             Role::Initiator => (false, Some(ranges)),
             // The responder always answers; it is done when the answer
@@ -194,7 +195,7 @@ impl Reconciler {
 fn mismatch(set: &impl ItemSet, lo: &Bound, hi: &Bound, out: &mut Out) -> Result<(), ReconcileError> {
     if set.count(lo, hi)? <= ID_LIST_THRESHOLD as u64 {
         let ids = set.items(lo, hi, ID_LIST_THRESHOLD)?.iter().map(|it| it.id).collect();
-        out.push(*hi, RangeBody::Ids { ids, reply_wanted: true });
+        out.push(*hi, RangeBody::Ids(ids));
         Ok(())
     } else {
         split(set, lo, hi, out)
@@ -216,10 +217,8 @@ fn split(set: &impl ItemSet, lo: &Bound, hi: &Bound, out: &mut Out) -> Result<()
     Ok(())
 }
 
-/// Records which ids of a range each side lacks.
-fn compare(mine: &[Item], theirs: &[MessageId], step: &mut Step) {
-    let theirs: BTreeSet<&MessageId> = theirs.iter().collect();
-    let ours: BTreeSet<&MessageId> = mine.iter().map(|it| &it.id).collect();
-    step.have.extend(ours.difference(&theirs).copied());
-    step.need.extend(theirs.difference(&ours).copied());
+/// Our ids in `[lo, hi)`, a range known to hold at most
+/// [`ID_LIST_THRESHOLD`] of our items.
+fn ids_in(set: &impl ItemSet, lo: &Bound, hi: &Bound) -> Result<BTreeSet<MessageId>, ReconcileError> {
+    Ok(set.items(lo, hi, ID_LIST_THRESHOLD)?.into_iter().map(|it| it.id).collect())
 }

@@ -293,9 +293,16 @@ fn malformed_and_oversized_messages_are_refused() -> TestResult {
     let reply = step.reply.unwrap_or_default();
     assert!(!reply.is_empty());
     wire::check_ranges(&reply)?;
-    // Too many ids.
-    let ids = vec![MessageId::MIN; MAX_IDS_PER_MESSAGE + 1];
-    let lie = [Range { upper: Bound::End, body: RangeBody::Ids { ids, reply_wanted: true } }];
+    // An id list over the threshold, and too many ids in all.
+    let long = [Range { upper: Bound::End, body: RangeBody::Ids(vec![MessageId::MIN; ID_LIST_THRESHOLD + 1]) }];
+    assert_eq!(Reconciler::responder().handle(&set, &long), Err(ReconcileError::IdListTooLong));
+    let lists = MAX_IDS_PER_MESSAGE / ID_LIST_THRESHOLD + 1;
+    let lie: Vec<Range> = (0..lists as u64)
+        .map(|k| Range {
+            upper: if k + 1 == lists as u64 { Bound::End } else { Bound::at(&Item::new(k, MessageId::MIN)) },
+            body: RangeBody::Ids(vec![MessageId::MIN; ID_LIST_THRESHOLD]),
+        })
+        .collect();
     assert_eq!(Reconciler::responder().handle(&set, &lie), Err(ReconcileError::TooManyIds));
     // Unordered and incomplete covers.
     let b1 = Bound::at(&item(1));
@@ -306,19 +313,33 @@ fn malformed_and_oversized_messages_are_refused() -> TestResult {
     Ok(())
 }
 
-/// A lying id list can only report at most `MAX_IDS_PER_MESSAGE` bogus
-/// needs per message, and a range where we hold many items is split, not
-/// listed.
+/// Lying id lists can report at most `MAX_IDS_PER_MESSAGE` bogus needs per
+/// message, and a range where we hold many items is split, not compared.
 #[test]
 fn lying_id_lists_stay_bounded() -> TestResult {
     let small = MemSet::new((0..10).map(item));
-    let bogus: Vec<MessageId> = (1_000_000..1_000_000 + MAX_IDS_PER_MESSAGE as u64).map(id).collect();
-    let lie = [Range { upper: Bound::End, body: RangeBody::Ids { ids: bogus, reply_wanted: true } }];
+    let bogus =
+        |k: u64| (1_000_000 + k * 100..1_000_000 + k * 100 + ID_LIST_THRESHOLD as u64).map(id).collect::<Vec<_>>();
+    // One list over everything: a diff back, our 10 as `have`.
+    let one = [Range { upper: Bound::End, body: RangeBody::Ids(bogus(0)) }];
+    let step = Reconciler::responder().handle(&small, &one)?;
+    assert_eq!((step.have.len(), step.need.len()), (10, ID_LIST_THRESHOLD));
+    // The most lists a message may hold, below our items: the needs stay
+    // under the per-message limit and the reply within the limits.
+    let lists = (MAX_IDS_PER_MESSAGE / ID_LIST_THRESHOLD) as u64;
+    let lie: Vec<Range> = (0..lists)
+        .map(|k| Range {
+            upper: if k + 1 == lists { Bound::End } else { Bound::at(&Item::new(k + 1, MessageId::MIN)) },
+            body: RangeBody::Ids(bogus(k)),
+        })
+        .collect();
     let step = Reconciler::responder().handle(&small, &lie)?;
-    assert_eq!(step.need.len(), MAX_IDS_PER_MESSAGE);
-    assert_eq!(step.have.len(), 10);
+    assert!(step.need.len() <= MAX_IDS_PER_MESSAGE);
+    assert!(step.need.len() >= MAX_IDS_PER_MESSAGE - 2 * ID_LIST_THRESHOLD, "{}", step.need.len());
+    wire::check_ranges(&step.reply.unwrap_or_default())?;
+    // Where we hold many items, a list is answered by a split.
     let big = MemSet::new((0..1_000).map(item));
-    let step = Reconciler::responder().handle(&big, &lie)?;
+    let step = Reconciler::responder().handle(&big, &one)?;
     assert!(step.need.is_empty() && step.have.is_empty());
     let reply = step.reply.unwrap_or_default();
     assert_eq!(reply.len(), BRANCHING);
@@ -331,9 +352,13 @@ fn limits_fit_the_byte_cap() {
     // The largest message the encoder may build: every range a 32-byte
     // prefix at the largest time, ids filling the id budget.
     let upper = |k: u64| Bound::at(&Item::new(u64::MAX - 1 - MAX_RANGES_PER_MESSAGE as u64 + k, MessageId::MAX));
-    let per = MAX_IDS_PER_MESSAGE / (MAX_RANGES_PER_MESSAGE - 1);
+    // Two ids per side of a diff: the most list headers per id.
+    let per = MAX_IDS_PER_MESSAGE / (MAX_RANGES_PER_MESSAGE - 1) / 2;
     let mut ranges: Vec<Range> = (0..MAX_RANGES_PER_MESSAGE as u64 - 1)
-        .map(|k| Range { upper: upper(k), body: RangeBody::Ids { ids: vec![MessageId::MAX; per], reply_wanted: true } })
+        .map(|k| Range {
+            upper: upper(k),
+            body: RangeBody::Diff { you_lack: vec![MessageId::MAX; per], i_lack: vec![MessageId::MAX; per] },
+        })
         .collect();
     ranges.push(Range { upper: Bound::End, body: RangeBody::Fingerprint(Fingerprint([0xff; 16])) });
     let req = ReconcileRequest {
@@ -378,7 +403,7 @@ fn wire_fields_are_checked() {
     assert_eq!(ReconcileRequest::try_from(req(vec![range(vec![0; 33], skip.clone())])), Err(ReconcileError::BadBound));
     let short_fp = Some(pb::reconcile_range::Body::Fingerprint(vec![0; 15]));
     assert_eq!(ReconcileRequest::try_from(req(vec![range(vec![], short_fp)])), Err(ReconcileError::BadFingerprint));
-    let bad_id = Some(pb::reconcile_range::Body::Ids(pb::ReconcileIds { ids: vec![vec![0; 31]], reply_wanted: false }));
+    let bad_id = Some(pb::reconcile_range::Body::Ids(pb::ReconcileIds { ids: vec![vec![0; 31]] }));
     assert_eq!(ReconcileRequest::try_from(req(vec![range(vec![], bad_id)])), Err(ReconcileError::BadId));
     let mut no_session = req(vec![]);
     no_session.session.clear();

@@ -5,7 +5,9 @@ use prost::Message as _;
 use stoop_proto::v1 as pb;
 
 use super::item::{Bound, FINGERPRINT_LEN, Fingerprint};
-use super::{MAX_FETCH_IDS, MAX_IDS_PER_MESSAGE, MAX_MESSAGE_BYTES, MAX_RANGES_PER_MESSAGE, ReconcileError};
+use super::{
+    ID_LIST_THRESHOLD, MAX_FETCH_IDS, MAX_IDS_PER_MESSAGE, MAX_MESSAGE_BYTES, MAX_RANGES_PER_MESSAGE, ReconcileError,
+};
 use crate::envelope::MAX_ENVELOPE_BYTES;
 use crate::ids::{HoodId, MessageId};
 
@@ -19,13 +21,28 @@ pub enum RangeBody {
     Skip,
     /// The fingerprint of the sender's items in the range.
     Fingerprint(Fingerprint),
-    /// All of the sender's ids in the range.
-    Ids {
-        /// The ids, in item order.
-        ids: Vec<MessageId>,
-        /// The sender wants the receiver's ids of the range back.
-        reply_wanted: bool,
+    /// All of the sender's ids in the range (at most
+    /// [`ID_LIST_THRESHOLD`]); the receiver answers with a `Diff`.
+    Ids(Vec<MessageId>),
+    /// The answer to `Ids`: the difference, each side at most
+    /// [`ID_LIST_THRESHOLD`].
+    Diff {
+        /// Ids the sender holds in the range that the receiver did not list.
+        you_lack: Vec<MessageId>,
+        /// Ids the receiver listed that the sender does not hold.
+        i_lack: Vec<MessageId>,
     },
+}
+
+impl RangeBody {
+    /// How many ids this body carries.
+    pub fn id_count(&self) -> usize {
+        match self {
+            RangeBody::Ids(ids) => ids.len(),
+            RangeBody::Diff { you_lack, i_lack } => you_lack.len() + i_lack.len(),
+            RangeBody::Skip | RangeBody::Fingerprint(_) => 0,
+        }
+    }
 }
 
 /// A range `[previous upper, upper)` and what the sender says about it.
@@ -94,20 +111,22 @@ pub struct FetchResponse {
 }
 
 /// Checks the limits and the shape of a range list: at most
-/// [`MAX_RANGES_PER_MESSAGE`] ranges and [`MAX_IDS_PER_MESSAGE`] ids, upper
-/// bounds strictly increasing, the last one the end bound.
+/// [`MAX_RANGES_PER_MESSAGE`] ranges and [`MAX_IDS_PER_MESSAGE`] ids, at
+/// most [`ID_LIST_THRESHOLD`] ids per list, upper bounds strictly
+/// increasing, the last one the end bound.
 pub fn check_ranges(ranges: &[Range]) -> Result<(), ReconcileError> {
     if ranges.len() > MAX_RANGES_PER_MESSAGE {
         return Err(ReconcileError::TooManyRanges);
     }
-    let ids: usize = ranges
-        .iter()
-        .map(|r| match &r.body {
-            RangeBody::Ids { ids, .. } => ids.len(),
-            _ => 0,
-        })
-        .sum();
-    if ids > MAX_IDS_PER_MESSAGE {
+    let long_list = |r: &Range| match &r.body {
+        RangeBody::Ids(ids) => ids.len() > ID_LIST_THRESHOLD,
+        RangeBody::Diff { you_lack, i_lack } => you_lack.len() > ID_LIST_THRESHOLD || i_lack.len() > ID_LIST_THRESHOLD,
+        RangeBody::Skip | RangeBody::Fingerprint(_) => false,
+    };
+    if ranges.iter().any(long_list) {
+        return Err(ReconcileError::IdListTooLong);
+    }
+    if ranges.iter().map(|r| r.body.id_count()).sum::<usize>() > MAX_IDS_PER_MESSAGE {
         return Err(ReconcileError::TooManyIds);
     }
     if ranges.windows(2).any(|w| w[0].upper >= w[1].upper) {
@@ -119,6 +138,17 @@ pub fn check_ranges(ranges: &[Range]) -> Result<(), ReconcileError> {
     }
 }
 
+fn ids_from_pb(ids: &[Vec<u8>]) -> Result<Vec<MessageId>, ReconcileError> {
+    if ids.len() > ID_LIST_THRESHOLD {
+        return Err(ReconcileError::IdListTooLong);
+    }
+    ids.iter().map(|b| MessageId::from_slice(b).map_err(|_| ReconcileError::BadId)).collect()
+}
+
+fn ids_to_pb(ids: &[MessageId]) -> Vec<Vec<u8>> {
+    ids.iter().map(|id| id.as_bytes().to_vec()).collect()
+}
+
 fn range_from_pb(r: pb::ReconcileRange) -> Result<Range, ReconcileError> {
     let upper = Bound::from_parts(r.upper_sent, &r.upper_id_prefix).ok_or(ReconcileError::BadBound)?;
     let body = match r.body {
@@ -128,14 +158,10 @@ fn range_from_pb(r: pb::ReconcileRange) -> Result<Range, ReconcileError> {
             let fp: [u8; FINGERPRINT_LEN] = fp.as_slice().try_into().map_err(|_| ReconcileError::BadFingerprint)?;
             RangeBody::Fingerprint(Fingerprint(fp))
         }
-        Some(pb::reconcile_range::Body::Ids(list)) => RangeBody::Ids {
-            ids: list
-                .ids
-                .iter()
-                .map(|b| MessageId::from_slice(b).map_err(|_| ReconcileError::BadId))
-                .collect::<Result<_, _>>()?,
-            reply_wanted: list.reply_wanted,
-        },
+        Some(pb::reconcile_range::Body::Ids(list)) => RangeBody::Ids(ids_from_pb(&list.ids)?),
+        Some(pb::reconcile_range::Body::Diff(d)) => {
+            RangeBody::Diff { you_lack: ids_from_pb(&d.you_lack)?, i_lack: ids_from_pb(&d.i_lack)? }
+        }
     };
     Ok(Range { upper, body })
 }
@@ -155,9 +181,10 @@ fn range_to_pb(r: &Range) -> pb::ReconcileRange {
     let body = match &r.body {
         RangeBody::Skip => pb::reconcile_range::Body::Skip(true),
         RangeBody::Fingerprint(fp) => pb::reconcile_range::Body::Fingerprint(fp.0.to_vec()),
-        RangeBody::Ids { ids, reply_wanted } => pb::reconcile_range::Body::Ids(pb::ReconcileIds {
-            ids: ids.iter().map(|id| id.as_bytes().to_vec()).collect(),
-            reply_wanted: *reply_wanted,
+        RangeBody::Ids(ids) => pb::reconcile_range::Body::Ids(pb::ReconcileIds { ids: ids_to_pb(ids) }),
+        RangeBody::Diff { you_lack, i_lack } => pb::reconcile_range::Body::Diff(pb::ReconcileDiff {
+            you_lack: ids_to_pb(you_lack),
+            i_lack: ids_to_pb(i_lack),
         }),
     };
     pb::ReconcileRange { upper_sent, upper_id_prefix: prefix.to_vec(), body: Some(body) }

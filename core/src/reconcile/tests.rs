@@ -80,10 +80,11 @@ fn assert_exact(run: &Run, a: &MemSet, b: &MemSet) {
     assert_eq!(run.b_need, a_only, "responder need");
 }
 
-/// The documented round bound: the descent from the whole set to id lists
-/// (log_B(n / T) levels), one round for the id lists and their answers,
-/// one spare, plus one round per full message of differences (when
-/// `d * B` ranges or `d` ids do not fit in one message).
+/// The documented round bound (docs/PROTOCOL.md, Sync v2): the descent
+/// from the whole set to id lists (L = ceil(log_B(n / T)) levels, each side
+/// splitting in turn), a round for the id lists and their diffs, one for
+/// the final diffs, one spare, plus one round per full message of split
+/// ranges (when `d * (B + 1)` ranges do not fit in one message).
 fn round_bound(n: usize, d: usize) -> u32 {
     let mut levels = 0;
     let mut span = n.max(1);
@@ -91,7 +92,7 @@ fn round_bound(n: usize, d: usize) -> u32 {
         span = span.div_ceil(BRANCHING);
         levels += 1;
     }
-    let overflow = (d * (BRANCHING + 1)).div_ceil(MAX_RANGES_PER_MESSAGE);
+    let overflow = d * (BRANCHING + 1) / MAX_RANGES_PER_MESSAGE;
     levels + 3 + overflow as u32
 }
 
@@ -154,6 +155,7 @@ fn large_sets_differing_by_one() -> TestResult {
     assert_eq!(r.a_have.len(), 1);
     assert!(r.round_trips <= round_bound(n as usize, 1), "{} rounds", r.round_trips);
     assert!(r.bytes <= byte_bound(n as usize, 1), "{} bytes", r.bytes);
+    println!("n={n} d=1: {} bytes, {} round trips", r.bytes, r.round_trips);
     // And one extra on each side.
     let b = MemSet::new((0..n).filter(|&i| i != 7).chain([n + 1]).map(item));
     let r = run(&a, &b)?;

@@ -410,6 +410,9 @@ fn wire_fields_are_checked() {
     let mut no_session = req(vec![]);
     no_session.session.clear();
     assert_eq!(ReconcileRequest::try_from(no_session), Err(ReconcileError::BadSession));
+    let mut long_session = req(vec![]);
+    long_session.session = vec![1; wire::MAX_SESSION_ID_LEN + 1];
+    assert_eq!(ReconcileRequest::try_from(long_session), Err(ReconcileError::BadSession));
     let mut bad_hood = req(vec![]);
     bad_hood.hood = vec![0; 3];
     assert_eq!(ReconcileRequest::try_from(bad_hood), Err(ReconcileError::BadHood));

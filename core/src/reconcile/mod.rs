@@ -4,8 +4,8 @@
 //! initiator sends one fingerprint of its whole set; each side answers every
 //! range whose fingerprint differs from its own by splitting it into
 //! [`BRANCHING`] sub-ranges with fingerprints, or, when it holds at most
-//! [`ID_LIST_THRESHOLD`] items there, by listing its ids. Matching ranges
-//! are skipped. Each side learns, per message, the ids it holds that the
+//! [`ID_LIST_THRESHOLD`] items there, by listing its ids, which the peer
+//! answers with the difference both ways. Matching ranges are skipped. Each side learns, per message, the ids it holds that the
 //! peer lacks (`have`) and those the peer holds that it lacks (`need`), and
 //! fetches what it needs with [`FetchRequest`] pages. Two sets in sync cost
 //! one fingerprint each way; a difference of `d` costs about
@@ -24,7 +24,7 @@
 //! (3) we want both sides to learn the difference (so the responder can
 //! fetch too), where negentropy tells only the initiator; (4) its storage
 //! trait is index-based, while ours is bound-based to fit a sled tree
-//! keyed by `sent || id`. The core is ~300 lines and property-tested.
+//! keyed by `sent || id`. The core is a few hundred lines and property-tested.
 //!
 //! # Fingerprints and collisions
 //! A range's fingerprint is SHA-256(tag || sum of its ids mod 2^256 ||
@@ -96,10 +96,10 @@ pub const MAX_IDS_PER_MESSAGE: usize = 8192;
 pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
 
 /// Most messages one side handles in a session. A catch-up of 100,000
-/// items from nothing takes ~60 (one id list per 16 items, 8192 ids per
-/// message, plus the descent); beyond this a peer is lying or the gap is
-/// for the paged bootstrap sync. The session's total work and the ids it
-/// can report are at most this times the per-message limits.
+/// items from nothing takes ~100 (a diff carries at most 16 ids, a message
+/// at most ~256 diffs), so this allows ~250,000; beyond that a peer is
+/// lying, or the gap is for the paged v1 sync. The session's total work and
+/// the ids it can report are at most this times the per-message limits.
 pub const MAX_ROUNDS: u32 = 256;
 
 /// Most ids in one fetch request (and envelopes in its response), like a

@@ -165,14 +165,14 @@ fn large_sets_differing_by_one() -> TestResult {
 
 #[test]
 fn catch_up_from_nothing_stays_within_limits() -> TestResult {
-    let full = MemSet::new((0..20_000).map(item));
+    let full = MemSet::new((0..100_000).map(item));
     let empty = MemSet::default();
     for (x, y) in [(&empty, &full), (&full, &empty)] {
         let r = run(x, y)?;
         assert_exact(&r, x, y);
         assert!(r.max_message <= MAX_MESSAGE_BYTES);
         assert!(r.round_trips < MAX_ROUNDS / 2, "{} rounds", r.round_trips);
-        println!("catch-up of 20000 from nothing: {} round trips, {} bytes", r.round_trips, r.bytes);
+        println!("catch-up of 100000 from nothing: {} round trips, {} bytes", r.round_trips, r.bytes);
     }
     Ok(())
 }

@@ -22,9 +22,11 @@
 //! - [`redial`]: when a node with no peers tries its bootstrap list again.
 //! - [`bans`]: temporary bans of peers whose gossip score hit the graylist.
 //! - [`strikes`]: penalizing peers that keep forwarding over-quota alerts.
+//! - [`admission`]: the hood secret and the pnet key only ticket holders have.
 //! - `testkit` (feature `testkit`): builders for hoods, members and
 //!   messages, shared by tests, benches, the simulator and the demo.
 
+pub mod admission;
 pub mod area;
 pub mod bans;
 pub mod charter;

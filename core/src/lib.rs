@@ -23,6 +23,7 @@
 //! - [`bans`]: temporary bans of peers whose gossip score hit the graylist.
 //! - [`strikes`]: penalizing peers that keep forwarding over-quota alerts.
 //! - [`admission`]: the hood secret and the pnet key only ticket holders have.
+//! - [`peer_budget`]: GCRA rate limits per peer (sync requests, items, stem).
 //! - `testkit` (feature `testkit`): builders for hoods, members and
 //!   messages, shared by tests, benches, the simulator and the demo.
 
@@ -38,6 +39,7 @@ pub mod ledger;
 pub mod membership;
 pub mod message;
 pub mod moderation;
+pub mod peer_budget;
 pub mod quota;
 pub mod redial;
 pub mod roster;

@@ -24,6 +24,7 @@
 //! - [`strikes`]: penalizing peers that keep forwarding over-quota alerts.
 //! - [`admission`]: the hood secret and the pnet key only ticket holders have.
 //! - [`peer_budget`]: GCRA rate limits per peer (sync requests, items, stem).
+//! - [`stem`]: Dandelion++ stem routing, so nobody can tell who posted.
 //! - `testkit` (feature `testkit`): builders for hoods, members and
 //!   messages, shared by tests, benches, the simulator and the demo.
 
@@ -43,6 +44,7 @@ pub mod peer_budget;
 pub mod quota;
 pub mod redial;
 pub mod roster;
+pub mod stem;
 pub mod strikes;
 pub mod sync;
 #[cfg(any(test, feature = "testkit"))]

@@ -25,6 +25,7 @@
 //! - [`admission`]: the hood secret and the pnet key only ticket holders have.
 //! - [`peer_budget`]: GCRA rate limits per peer (sync requests, items, stem).
 //! - [`stem`]: Dandelion++ stem routing, so nobody can tell who posted.
+//! - [`ip_limits`]: per-IP connection caps, reserved slots, evicting strangers.
 //! - `testkit` (feature `testkit`): builders for hoods, members and
 //!   messages, shared by tests, benches, the simulator and the demo.
 
@@ -35,6 +36,7 @@ pub mod charter;
 pub mod dial_budget;
 pub mod envelope;
 pub mod ids;
+pub mod ip_limits;
 pub mod keys;
 pub mod ledger;
 pub mod membership;

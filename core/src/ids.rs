@@ -35,6 +35,8 @@ pub enum Tag {
     JoinTicket,
     /// The libp2p pnet pre-shared key derived from a hood's secret.
     NetworkKey,
+    /// A ticket's bootstrap addresses, signed by the inviter.
+    TicketAddrs,
 }
 
 impl Tag {
@@ -52,6 +54,7 @@ impl Tag {
             Tag::RosterChange => b"stoop.v1/roster-change\0",
             Tag::JoinTicket => b"stoop.v1/join-ticket\0",
             Tag::NetworkKey => b"stoop.v1/network-key\0",
+            Tag::TicketAddrs => b"stoop.v1/ticket-addrs\0",
         }
     }
 }
@@ -165,6 +168,7 @@ mod tests {
             Tag::RosterChange,
             Tag::JoinTicket,
             Tag::NetworkKey,
+            Tag::TicketAddrs,
         ];
         for a in all {
             for b in all {

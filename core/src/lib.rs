@@ -26,12 +26,14 @@
 //! - [`peer_budget`]: GCRA rate limits per peer (sync requests, items, stem).
 //! - [`stem`]: Dandelion++ stem routing, so nobody can tell who posted.
 //! - [`ip_limits`]: per-IP connection caps, reserved slots, evicting strangers.
+//! - [`bootstrap`]: ticket address lists, capped, shuffled, signed by the inviter.
 //! - `testkit` (feature `testkit`): builders for hoods, members and
 //!   messages, shared by tests, benches, the simulator and the demo.
 
 pub mod admission;
 pub mod area;
 pub mod bans;
+pub mod bootstrap;
 pub mod charter;
 pub mod dial_budget;
 pub mod envelope;

@@ -31,6 +31,18 @@ use std::num::{NonZeroU32, NonZeroU64};
 /// churn of hundreds of identities reaches eviction.
 pub const DEFAULT_MAX_KEYS: usize = 256;
 
+/// Sync page requests one peer may make: 120 a minute. A catching-up peer
+/// asks for pages back to back, one round trip each (a few per second at
+/// best on a home link), and a gap-triggered sync comes at most every
+/// [`GAP_RESYNC_MIN_SECS`](crate::sync::GAP_RESYNC_MIN_SECS).
+pub const SYNC_REQUEST_QUOTA: Quota = Quota::constant(120, 60_000);
+/// Envelopes one peer may be served: 4096 a minute (16 full pages). At
+/// typical sizes of about 1 KiB that is some 4 MiB a minute per peer, what
+/// a Raspberry Pi on a home uplink can give several peers at once; a joiner
+/// catching up on a large history takes minutes, and syncs from every peer
+/// in parallel.
+pub const SYNC_ITEMS_QUOTA: Quota = Quota::constant(4096, 60_000);
+
 /// A limit: `burst` tokens, replenished in full every `period_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
@@ -42,6 +54,14 @@ impl Quota {
     /// `burst` tokens at once, all of them back after `period_ms`.
     pub const fn new(burst: NonZeroU32, period_ms: NonZeroU64) -> Self {
         Self { burst, period_ms }
+    }
+
+    /// For constants: panics on zero, which in a `const` is a compile error.
+    pub const fn constant(burst: u32, period_ms: u64) -> Self {
+        match (NonZeroU32::new(burst), NonZeroU64::new(period_ms)) {
+            (Some(burst), Some(period_ms)) => Self { burst, period_ms },
+            _ => panic!("a quota needs a non-zero burst and period"),
+        }
     }
 
     /// Most tokens one call may take.
@@ -179,10 +199,16 @@ mod tests {
     use proptest::prelude::*;
 
     fn quota(burst: u32, period_ms: u64) -> Quota {
-        match (NonZeroU32::new(burst), NonZeroU64::new(period_ms)) {
-            (Some(b), Some(p)) => Quota::new(b, p),
-            _ => panic!("test quotas are non-zero"),
-        }
+        Quota::constant(burst, period_ms)
+    }
+
+    #[test]
+    fn shipped_quotas_are_what_they_say() {
+        assert_eq!((SYNC_REQUEST_QUOTA.burst(), SYNC_REQUEST_QUOTA.period_ms()), (120, 60_000));
+        assert_eq!(SYNC_ITEMS_QUOTA.burst(), 16 * crate::sync::PAGE_LIMIT);
+        // A full page is one call's worth of tokens.
+        let mut b = PeerBudget::new(SYNC_ITEMS_QUOTA);
+        assert_eq!(b.allows(0, &"a", crate::sync::PAGE_LIMIT), Ok(()));
     }
 
     #[test]

@@ -54,7 +54,6 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::num::{NonZeroU32, NonZeroU64};
 
 use crate::ids::MessageId;
 use crate::peer_budget::{PeerBudget, Quota};
@@ -85,21 +84,7 @@ pub const MAX_OWN_STEMMED: usize = 32;
 /// Stem messages one peer may hand this node: 30 per minute, a burst a
 /// whole hood's traffic through one link does not reach, so one peer cannot
 /// fill [`MAX_STEMMED`] alone.
-pub const STEM_QUOTA: Quota = Quota::new(nonzero_u32(30), nonzero_u64(60_000));
-
-const fn nonzero_u32(n: u32) -> NonZeroU32 {
-    match NonZeroU32::new(n) {
-        Some(v) => v,
-        None => panic!("zero"),
-    }
-}
-
-const fn nonzero_u64(n: u64) -> NonZeroU64 {
-    match NonZeroU64::new(n) {
-        Some(v) => v,
-        None => panic!("zero"),
-    }
-}
+pub const STEM_QUOTA: Quota = Quota::constant(30, 60_000);
 
 /// Why a stem message was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -61,6 +61,13 @@ fn vowel_share(s: &str) -> f64 {
 /// irregular-case span with English-like vowels is a CamelCase hashtag.
 const MAX_VOWEL_SHARE_WITHOUT_DIGITS: f64 = 0.3;
 
+/// A Word that may sit inside a span: [`BRIDGE_LEN`] alphabet characters,
+/// or hex letters only ("ea" in "9f:86:ea:a0").
+fn is_bridge(t: &str) -> bool {
+    (BRIDGE_LEN.contains(&t.len()) && t.chars().all(is_alphabet))
+        || (t.len() >= 2 && t.bytes().all(|b| matches!(b.to_ascii_lowercase(), b'a'..=b'f')))
+}
+
 /// Shannon entropy of the characters of `s`, in bits per character.
 fn entropy(s: &str) -> f64 {
     let mut counts = [0u32; 128];
@@ -78,7 +85,7 @@ fn entropy(s: &str) -> f64 {
 /// Whether the canonical `text` has a span of code tokens: tokens split on
 /// whitespace and `.,;:`, consecutive Code and Digits tokens with at least
 /// one Code token, bridged over single Word tokens of [`BRIDGE_LEN`]
-/// alphabet characters, whose characters number at least
+/// alphabet characters or of hex letters, whose characters number at least
 /// [`MIN_ENCODED_SPAN`] with entropy at least [`MIN_ENCODED_ENTROPY`],
 /// and which contain a digit or have a vowel share of at most
 /// [`MAX_VOWEL_SHARE_WITHOUT_DIGITS`].
@@ -105,9 +112,7 @@ pub(super) fn has_encoded_span(text: &str) -> bool {
                 span.push_str(t);
                 bridged = false;
             }
-            Kind::Word
-                if !span.is_empty() && !bridged && BRIDGE_LEN.contains(&t.len()) && t.chars().all(is_alphabet) =>
-            {
+            Kind::Word if !span.is_empty() && !bridged && is_bridge(t) => {
                 span.push_str(t);
                 bridged = true;
             }

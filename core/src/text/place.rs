@@ -75,6 +75,9 @@ const NOT_NAME_WORDS: &[&str] = &[
     "down", "up", "across", "past", "behind", "for", "with", "into", "onto", "toward", "towards", "around", "outside",
     "inside", "block", "blocks", "hundred", "miles", "mile", "km", "ft", "feet", "yards", "meters", "minutes", "mins",
     "hours", "hrs", "am", "pm", "cars", "people", "houses", "homes", "kids", "times", "days", "weeks", "crossing",
+    // Lanes of a road ("exit 12, right lane closed", "2 bus lanes").
+    "right", "left", "center", "middle", "inner", "outer", "turn", "bus", "bike", "fast", "slow", "passing", "express",
+    "both", "all",
 ];
 
 /// Words that turn a street type into part of another noun ("3 broken
@@ -249,6 +252,7 @@ mod tests {
             "3 broken street lights on Elm",
             "in 2023 Main Street was repaved",
             "5th Ave and 42nd St",
+            "Accident near exit 12, right lane closed",
             "plate 7XYZ123, an RTX3080 and a dr5reg cell",
             "Went.to.bed early",
             "news.example.com",

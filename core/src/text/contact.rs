@@ -62,6 +62,12 @@ fn runs(text: &str) -> Vec<(bool, Vec<Group<'_>>)> {
     let mut found = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
+        // Runs start at a digit or `+`, both ASCII, so stepping bytes
+        // never lands a slice inside a character.
+        if !matches!(bytes.get(i), Some(b'0'..=b'9' | b'+')) {
+            i += 1;
+            continue;
+        }
         let glued = i > 0
             && matches!(bytes.get(i - 1), Some(b) if b.is_ascii_alphanumeric() || matches!(b, b'$' | b'.' | b','));
         let plus = bytes.get(i) == Some(&b'+');
@@ -86,17 +92,10 @@ fn runs(text: &str) -> Vec<(bool, Vec<Group<'_>>)> {
                 _ => break,
             }
         }
-        if groups.is_empty() {
-            i += text.get(i..).and_then(|r| r.chars().next()).map_or(1, char::len_utf8);
-        } else {
-            if !glued {
-                found.push((plus, groups));
-            }
-            i = j.max(i + 1);
-            while i < bytes.len() && !text.is_char_boundary(i) {
-                i += 1;
-            }
+        if !glued && !groups.is_empty() {
+            found.push((plus, groups));
         }
+        i = j.max(i + 1);
     }
     found
 }
@@ -178,12 +177,13 @@ pub(super) fn has_phone(text: &str) -> bool {
 /// `local@domain` with a non-empty local part of letters, digits and
 /// `._%+-`, and a domain under the public suffix list.
 pub(super) fn has_email(text: &str) -> bool {
-    tokens(text).filter(|t| t.contains('@')).any(|t| {
-        let t = t.strip_prefix("mailto:").unwrap_or(t);
-        t.split_once('@').is_some_and(|(user, host)| {
-            !user.is_empty() && user.chars().all(|c| c.is_alphanumeric() || "._%+-".contains(c)) && is_domain(host)
+    text.contains('@')
+        && tokens(text).filter(|t| t.contains('@')).any(|t| {
+            let t = t.strip_prefix("mailto:").unwrap_or(t);
+            t.split_once('@').is_some_and(|(user, host)| {
+                !user.is_empty() && user.chars().all(|c| c.is_alphanumeric() || "._%+-".contains(c)) && is_domain(host)
+            })
         })
-    })
 }
 
 #[cfg(test)]

@@ -90,6 +90,17 @@ fn entropy(s: &str) -> f64 {
 /// and which contain a digit or have a vowel share of at most
 /// [`MAX_VOWEL_SHARE_WITHOUT_DIGITS`].
 pub(super) fn has_encoded_span(text: &str) -> bool {
+    // A Code token needs a letter next to a digit, a lowercase letter
+    // before an uppercase one, `=` or `+`: without any, skip the tokens.
+    let b = text.as_bytes();
+    let code_pair = |p: &[u8]| {
+        (p[0].is_ascii_digit() && p[1].is_ascii_alphabetic())
+            || (p[0].is_ascii_alphabetic() && p[1].is_ascii_digit())
+            || (p[0].is_ascii_lowercase() && p[1].is_ascii_uppercase())
+    };
+    if !b.windows(2).any(code_pair) && !b.iter().any(|&c| c == b'=' || c == b'+') {
+        return false;
+    }
     let tokens =
         text.split(|c: char| c.is_whitespace() || matches!(c, '.' | ',' | ';' | ':')).filter(|t| !t.is_empty());
     let mut span = String::new();
@@ -106,9 +117,10 @@ pub(super) fn has_encoded_span(text: &str) -> bool {
         hit
     };
     for t in tokens {
-        match kind(t) {
+        let k = kind(t);
+        match k {
             Kind::Code | Kind::Digits => {
-                has_code |= kind(t) == Kind::Code;
+                has_code |= k == Kind::Code;
                 span.push_str(t);
                 bridged = false;
             }

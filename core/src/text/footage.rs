@@ -5,7 +5,8 @@
 
 use super::contact::{has_email, has_phone};
 
-/// Words for recorded media (lowercase, whole words).
+/// Words for recorded media (lowercase, whole words; each starts with one
+/// of b c d f i p r s t v, which `solicits_footage` uses as a prefilter).
 const MEDIA_WORDS: &[&str] = &[
     "footage",
     "clip",
@@ -103,6 +104,18 @@ fn words(text: &str) -> Vec<String> {
 /// [`MAX_CUE_DISTANCE`] words of a contact word, a contact phrase or an
 /// `@handle`.
 pub(super) fn solicits_footage(text: &str) -> bool {
+    // Most alerts name no media: find that out without allocating.
+    let is_media = |w: &str| {
+        (3..=11).contains(&w.len())
+            && matches!(
+                w.as_bytes()[0].to_ascii_lowercase(),
+                b'b' | b'c' | b'd' | b'f' | b'i' | b'p' | b'r' | b's' | b't' | b'v'
+            )
+            && MEDIA_WORDS.iter().any(|m| m.eq_ignore_ascii_case(w))
+    };
+    if !text.split(|c: char| !c.is_alphanumeric()).any(is_media) {
+        return false;
+    }
     let words = words(text);
     let media: Vec<usize> = (0..words.len()).filter(|&i| MEDIA_WORDS.contains(&words[i].as_str())).collect();
     if media.is_empty() {

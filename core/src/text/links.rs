@@ -26,6 +26,12 @@ const MAX_DEFANG_INNER: usize = 5;
 /// `http`, and a bracketed `.`, `dot`, `:`, `/`, `@` or `at` in `[]`, `()`
 /// or `{}` (spaces allowed inside and around) → the bare character.
 pub(super) fn refang(text: &str) -> String {
+    let bytes = text.as_bytes();
+    if !bytes.iter().any(|b| matches!(b, b'[' | b'(' | b'{'))
+        && !bytes.windows(4).any(|w| w.eq_ignore_ascii_case(b"hxxp"))
+    {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(c) = rest.chars().next() {

@@ -113,6 +113,17 @@ fn has_degrees_minutes(text: &str) -> bool {
 /// with a hemisphere letter after or before: "40 42 46 N", "N 40 42 46",
 /// "40 42.767 N" (degrees ≤ 180, minutes and seconds < 60).
 fn has_spaced_dms(text: &str) -> bool {
+    // A hemisphere letter standing alone; most text has none, so skip the
+    // word split.
+    let b = text.as_bytes();
+    let alone = |i: usize| {
+        matches!(b[i].to_ascii_lowercase(), b'n' | b's' | b'e' | b'w')
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+            && b.get(i + 1).is_none_or(|n| !n.is_ascii_alphanumeric())
+    };
+    if !(0..b.len()).any(alone) {
+        return false;
+    }
     let words: Vec<&str> = text.split_whitespace().map(|w| w.trim_matches([',', ';'])).collect();
     let int = |w: &str, digits: std::ops::RangeInclusive<usize>, max: u32| {
         digits.contains(&w.len()) && w.bytes().all(|b| b.is_ascii_digit()) && w.parse::<u32>().is_ok_and(|n| n <= max)
@@ -162,6 +173,12 @@ pub(super) fn has_precise_location(text: &str) -> bool {
         || has_coordinate_parameter(text)
     {
         return true;
+    }
+    let b = text.as_bytes();
+    let has_geo =
+        text.match_indices(':').any(|(i, _)| i >= 3 && b.get(i - 3..i).is_some_and(|w| w.eq_ignore_ascii_case(b"geo")));
+    if !has_geo && !text.contains('+') {
+        return false;
     }
     tokens(text).filter(|t| t.contains([':', '+'])).any(|t| {
         (has_prefix_ignore_case(t, "geo:")

@@ -77,10 +77,11 @@ fn is_data_uri_body(rest: &[u8]) -> bool {
 /// is safe and needs no char boundaries.
 fn has_data_uri(text: &str) -> bool {
     let bytes = text.as_bytes();
-    bytes
-        .windows(5)
-        .enumerate()
-        .any(|(i, w)| w.eq_ignore_ascii_case(b"data:") && is_data_uri_body(bytes.get(i + 5..).unwrap_or_default()))
+    text.match_indices(':').any(|(i, _)| {
+        i >= 4
+            && bytes.get(i - 4..i).is_some_and(|w| w.eq_ignore_ascii_case(b"data"))
+            && is_data_uri_body(bytes.get(i + 1..).unwrap_or_default())
+    })
 }
 
 pub(super) fn has_media(text: &str) -> bool {

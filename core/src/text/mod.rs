@@ -219,10 +219,11 @@ impl TextPolicy {
         if !self.allow_links && has_link(&text) {
             return Err(TextViolation::LinkNotAllowed { field });
         }
-        if has_precise_location(&text) || has_fine_geohash(&text) || has_word_triple(&text) {
+        let words = place::words(&text);
+        if has_precise_location(&text) || has_fine_geohash(&words) || has_word_triple(&text) {
             return Err(TextViolation::PreciseLocation { field, hint: AREA_CELL_HINT });
         }
-        if has_street_address(&text) {
+        if has_street_address(&words) {
             return Err(TextViolation::PreciseLocation { field, hint: HUNDRED_BLOCK_HINT });
         }
         Ok(())

@@ -38,6 +38,9 @@ pub(super) enum Refused {
 
 /// The first refused character class in `text`, if any.
 pub(super) fn refused(text: &str) -> Option<Refused> {
+    if text.is_ascii() {
+        return text.bytes().any(|b| b.is_ascii_control() && b != b'\n').then_some(Refused::Control);
+    }
     let mut prev = '\n';
     for c in text.chars() {
         if c.is_control() && c != '\n' {
@@ -122,6 +125,10 @@ fn fold_digit(c: char) -> Option<char> {
 /// policy refuses them before this runs; the profiling guard, which may run
 /// on its own, must not be split by them).
 pub(super) fn canonical(text: &str) -> String {
+    // ASCII is already NFKC and is never folded: the common case is a copy.
+    if text.is_ascii() {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(text.len());
     for c in text.nfkc() {
         if c.is_ascii() {

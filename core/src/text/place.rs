@@ -105,8 +105,9 @@ const GEOHASH: &str = "0123456789bcdefghjkmnpqrstuvwxyz";
 /// Longest geohash (12 characters, a few centimetres).
 const MAX_GEOHASH: usize = 12;
 
-/// Words of `text` with surrounding punctuation removed (`#` kept).
-fn words(text: &str) -> Vec<&str> {
+/// Words of `text` with surrounding punctuation removed (`#` kept), as
+/// [`has_street_address`] and [`has_fine_geohash`] read them.
+pub(super) fn words(text: &str) -> Vec<&str> {
     text.split_whitespace()
         .map(|t| t.trim_matches(|c: char| !(c.is_alphanumeric() || c == '#' || c == '-' || c == '\'')))
         .filter(|t| !t.is_empty())
@@ -141,7 +142,8 @@ fn unit_at(words: &[&str], i: usize) -> bool {
     if let Some(n) = w.strip_prefix('#') {
         return n.bytes().any(|b| b.is_ascii_digit());
     }
-    ascii_in(w, UNIT_WORDS)
+    w.len() <= 9
+        && ascii_in(w, UNIT_WORDS)
         && words.get(i + 1).is_some_and(|n| n.trim_start_matches('#').bytes().any(|b| b.is_ascii_digit()))
 }
 
@@ -169,11 +171,10 @@ fn street_type_after(words: &[&str], from: usize) -> Option<usize> {
 /// and a name ("12 Rue de la Paix"), or a street with a unit
 /// ("Oak Street apt 3B"). Hundred blocks ("1200 block of Oak Street")
 /// are not addresses.
-pub(super) fn has_street_address(text: &str) -> bool {
-    let words = words(text);
+pub(super) fn has_street_address(words: &[&str]) -> bool {
     (0..words.len()).any(|i| {
         let w = words.get(i).copied().unwrap_or_default();
-        if ascii_in(w, STREET_TYPES) && i > 0 && unit_at(&words, i + 1) {
+        if i > 0 && unit_at(words, i + 1) && ascii_in(w, STREET_TYPES) {
             return true;
         }
         if !is_house_number(w) {
@@ -182,7 +183,7 @@ pub(super) fn has_street_address(text: &str) -> bool {
         let year_like = w.len() == 4 && i > 0 && words.get(i - 1).is_some_and(|p| ascii_in(p, YEAR_WORDS));
         let type_before = words.get(i + 1).is_some_and(|t| ascii_in(t, STREET_TYPES_BEFORE))
             && words.get(i + 2).is_some_and(|n| n.chars().all(char::is_alphabetic));
-        !year_like && (type_before || street_type_after(&words, i + 1).is_some())
+        !year_like && (type_before || street_type_after(words, i + 1).is_some())
     })
 }
 
@@ -191,13 +192,17 @@ pub(super) fn has_street_address(text: &str) -> bool {
 /// geohashes are written in) needs a digit and a letter; other case needs
 /// at least three letter/digit alternations, so model numbers and plates
 /// ("RTX3080", "7XYZ123") are not geohashes.
-pub(super) fn has_fine_geohash(text: &str) -> bool {
-    words(text).into_iter().any(|w| {
-        let lower = w.to_ascii_lowercase();
-        let shape = (MAX_PRECISION + 1..=MAX_GEOHASH).contains(&w.len()) && lower.chars().all(|c| GEOHASH.contains(c));
+pub(super) fn has_fine_geohash(words: &[&str]) -> bool {
+    words.iter().any(|w| {
+        if !(MAX_PRECISION + 1..=MAX_GEOHASH).contains(&w.len())
+            || !w.bytes().all(|b| GEOHASH.as_bytes().contains(&b.to_ascii_lowercase()))
+        {
+            return false;
+        }
         let digits = w.bytes().filter(u8::is_ascii_digit).count();
+        let lowercase = !w.bytes().any(|b| b.is_ascii_uppercase());
         let alternations = w.as_bytes().windows(2).filter(|p| p[0].is_ascii_digit() != p[1].is_ascii_digit()).count();
-        shape && digits > 0 && digits < w.len() && (lower == w || alternations >= 3)
+        digits > 0 && digits < w.len() && (lowercase || alternations >= 3)
     })
 }
 
@@ -205,7 +210,7 @@ pub(super) fn has_fine_geohash(text: &str) -> bool {
 /// lowercase words of at least three letters joined by dots that are not
 /// a domain ("filled.count.soap").
 pub(super) fn has_word_triple(text: &str) -> bool {
-    text.split_whitespace().any(|t| {
+    text.split_whitespace().filter(|t| t.matches('.').count() >= 2).any(|t| {
         let t = t.trim_matches(|c: char| matches!(c, ',' | ';' | '!' | '?' | '(' | ')' | '"' | '\''));
         let t = t.strip_suffix('.').unwrap_or(t);
         let (prefixed, body) = match t.find("///") {

@@ -144,6 +144,15 @@ fn is_trunk(groups: &[Group<'_>]) -> bool {
         && !is_date
 }
 
+/// Fewest one-digit groups in a row that spell a number digit by digit
+/// ("5 5 5 8 6 7 5 3 0 9"): the shortest national numbers have 10 digits.
+const MIN_SINGLE_DIGIT_GROUPS: usize = 10;
+
+/// A number written one digit per group.
+fn is_spelled_out(groups: &[Group<'_>]) -> bool {
+    groups.len() >= MIN_SINGLE_DIGIT_GROUPS && groups.iter().all(|g| g.digits.len() == 1)
+}
+
 /// `+` or `00`, then a country code and groups, 8–15 digits in all.
 fn is_international(plus: bool, groups: &[Group<'_>]) -> bool {
     let t = total(groups);
@@ -167,7 +176,7 @@ pub(super) fn has_phone(text: &str) -> bool {
         (0..groups.len()).any(|s| {
             (s + 1..=groups.len()).any(|e| {
                 let w = groups.get(s..e).unwrap_or_default();
-                is_nanp(w) || is_local(w) || is_trunk(w)
+                is_nanp(w) || is_local(w) || is_trunk(w) || is_spelled_out(w)
             })
         })
     })

@@ -27,6 +27,37 @@ const DIGIT_ZEROS: &[u32] = &[
 /// and Arabic full stops, and the middle dot.
 const DOTS: &[char] = &['\u{3002}', '\u{FF61}', '\u{FE12}', '\u{06D4}', '\u{00B7}', '\u{2027}'];
 
+/// Latin small capitals (IPA and phonetic extensions) and the ASCII letter
+/// each stands for: neither NFKC nor the confusable skeleton folds them,
+/// and "ᴅᴍ me" reads as "DM me".
+const SMALL_CAPITALS: &[(char, char)] = &[
+    ('ᴀ', 'A'),
+    ('ʙ', 'B'),
+    ('ᴄ', 'C'),
+    ('ᴅ', 'D'),
+    ('ᴇ', 'E'),
+    ('ꜰ', 'F'),
+    ('ɢ', 'G'),
+    ('ʜ', 'H'),
+    ('ɪ', 'I'),
+    ('ᴊ', 'J'),
+    ('ᴋ', 'K'),
+    ('ʟ', 'L'),
+    ('ᴍ', 'M'),
+    ('ɴ', 'N'),
+    ('ᴏ', 'O'),
+    ('ᴘ', 'P'),
+    ('ꞯ', 'Q'),
+    ('ʀ', 'R'),
+    ('ꜱ', 'S'),
+    ('ᴛ', 'T'),
+    ('ᴜ', 'U'),
+    ('ᴠ', 'V'),
+    ('ᴡ', 'W'),
+    ('ʏ', 'Y'),
+    ('ᴢ', 'Z'),
+];
+
 /// Why a character is refused before any rule runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Refused {
@@ -139,6 +170,8 @@ pub(super) fn canonical(text: &str) -> String {
             out.push(d);
         } else if DOTS.contains(&c) {
             out.push('.');
+        } else if let Some(&(_, ascii)) = SMALL_CAPITALS.iter().find(|&&(small, _)| small == c) {
+            out.push(ascii);
         } else {
             let start = out.len();
             out.extend(unicode_security::skeleton(c.encode_utf8(&mut [0; 4])));
@@ -168,6 +201,7 @@ mod tests {
         assert_eq!(canonical("0 1 l I O %"), "0 1 l I O %");
         assert_eq!(canonical("Café 日本語 72°F"), "Café 日本語 72°F");
         assert_eq!(canonical("His\u{AD}panic"), "Hispanic");
+        assert_eq!(canonical("ᴅᴍ me"), "DM me");
     }
 
     #[test]

@@ -28,6 +28,8 @@ NODE_PID=
 PASSED=0
 FAILED=0
 
+# fatal WHY: later checks would only repeat this failure.
+fatal() { fail "$*: stopping here"; echo "$PASSED passed, $FAILED failed"; exit 1; }
 pass() { PASSED=$((PASSED + 1)); echo "ok   $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL $*"; }
 check() { # check DESCRIPTION COMMAND...
@@ -106,7 +108,7 @@ cargo deb --locked -p stoop-node --profile dev --no-build --strip --fast --outpu
     || true
 DEB=$(ls "$TMP"/stoop_*.deb 2>/dev/null | head -n1)
 check "a .deb was built" test -n "$DEB"
-[ -n "$DEB" ] || { echo "$PASSED passed, $FAILED failed"; exit 1; }
+[ -n "$DEB" ] || fatal "no .deb"
 
 echo "== before install"
 check "init --system refuses without the stoop user" \
@@ -115,9 +117,12 @@ check "... and wrote nothing" test ! -e /var/lib/stoop
 
 echo "== install"
 check "dpkg -i (no systemd running)" dpkg -i "$DEB"
+dpkg -s "$PKG" 2>/dev/null | grep -q "^Status: install ok installed" || fatal "the package did not install"
 check "package metadata" bash -c "dpkg-deb -f '$DEB' Package Depends | grep -q 'Package: stoop' && dpkg-deb -f '$DEB' Depends | grep -q adduser"
 check "stoopd binary" stat_is /usr/bin/stoopd "755 root root"
 check "stoop binary" stat_is /usr/bin/stoop "755 root root"
+# cargo-deb installs to /usr/lib/systemd/system, which is /lib/systemd/system
+# on every merged-/usr system (all supported Debian, Ubuntu, Raspberry Pi OS).
 check "unit" stat_is /lib/systemd/system/stoopd.service "644 root root"
 check "unit runs the packaged binary as stoop" \
     grep -qx -e 'ExecStart=/usr/bin/stoopd run' /lib/systemd/system/stoopd.service
@@ -127,19 +132,26 @@ check "stoop system user, no login" bash -c \
     'IFS=: read -r _ _ uid gid _ home shell < <(getent passwd stoop) && [ "$uid" -lt 1000 ] && [ "$shell" = /usr/sbin/nologin ] && [ "$(getent group stoop | cut -d: -f3)" = "$gid" ]'
 check "state directory" stat_is /var/lib/stoop "750 stoop stoop"
 check "postinst is idempotent (reinstall)" dpkg -i "$DEB"
+dpkg -s "$PKG" 2>/dev/null | grep -q "^Status: install ok installed" || fatal "the package did not reinstall"
 
 if command -v systemd-analyze >/dev/null; then
     # Only this unit's own diagnostics count: the container may lack
     # targets and units systemd-analyze would otherwise complain about.
     systemd-analyze verify /lib/systemd/system/stoopd.service >"$TMP/verify" 2>&1
     check "systemd-analyze verify stoopd.service" bash -c "! grep -i 'stoopd' '$TMP/verify'"
+    # Positive control: it exits 0 even on a bad key, so the check above
+    # relies on it naming the file; a broken copy must be named.
+    mkdir "$TMP/units"
+    sed 's/^MemoryMax=.*/MemoryMax=lots/' /lib/systemd/system/stoopd.service >"$TMP/units/stoopd.service"
+    check "systemd-analyze flags a broken copy of the unit" bash -c \
+        "systemd-analyze verify '$TMP/units/stoopd.service' 2>&1 | grep -q 'stoopd.service.*MemoryMax\|Invalid memory limit'"
 else
     echo "skip systemd-analyze (not installed)"
 fi
 
 echo "== stoopd init --system"
-useradd --no-create-home --shell /usr/sbin/nologin --groups stoop "$MEMBER"
-useradd --no-create-home --shell /usr/sbin/nologin "$OUTSIDER"
+useradd --no-create-home --shell /usr/sbin/nologin --groups stoop "$MEMBER" || fatal "useradd $MEMBER"
+useradd --no-create-home --shell /usr/sbin/nologin "$OUTSIDER" || fatal "useradd $OUTSIDER"
 check "refused for a non-root user" fails_with "needs root" \
     as "$MEMBER" stoopd init --system --hood-name "$HOOD_NAME" --area dr5ru
 stoopd init --system --hood-name "$HOOD_NAME" --area dr5ru \

@@ -104,7 +104,7 @@ cargo build --locked -p stoop-node --bin stoopd -p stoop-cli --bin stoop || { ec
 # --no-build: the CLI comes from another crate, built just above. cargo-deb
 # warns that the dev profile is meant for releases only; CI saves a release
 # build this way.
-cargo deb --locked -p stoop-node --profile dev --no-build --strip --fast --output "$TMP/" 2>&1 | grep -v "^warning: dev profile" \
+cargo deb --locked -p stoop-node --profile dev --no-build --strip --fast --output "$TMP/" 2>&1 | grep -v -e "^warning: dev profile" -e "To enable debug symbols set" \
     || true
 DEB=$(ls "$TMP"/stoop_*.deb 2>/dev/null | head -n1)
 check "a .deb was built" test -n "$DEB"
@@ -124,8 +124,11 @@ check "stoop binary" stat_is /usr/bin/stoop "755 root root"
 # cargo-deb installs to /usr/lib/systemd/system, which is /lib/systemd/system
 # on every merged-/usr system (all supported Debian, Ubuntu, Raspberry Pi OS).
 check "unit" stat_is /lib/systemd/system/stoopd.service "644 root root"
-check "unit runs the packaged binary as stoop" \
-    grep -qx -e 'ExecStart=/usr/bin/stoopd run' /lib/systemd/system/stoopd.service
+UNIT=/lib/systemd/system/stoopd.service
+check "unit runs the packaged binary as the static stoop user" bash -c \
+    "grep -qx 'ExecStart=/usr/bin/stoopd run' $UNIT && grep -qx 'User=stoop' $UNIT && grep -qx 'Group=stoop' $UNIT && ! grep -q '^DynamicUser' $UNIT"
+check "unit limits sit above the node's guards" bash -c \
+    "grep -qx 'MemoryMax=768M' $UNIT && grep -qx 'LimitNOFILE=1024' $UNIT && grep -qx 'StateDirectoryMode=0750' $UNIT && grep -qx 'UMask=0027' $UNIT && grep -qx 'ProtectSystem=strict' $UNIT"
 check "config" stat_is /etc/stoop/stoop.toml "644 root root"
 check "config is a conffile" bash -c "dpkg-query -W -f='\${Conffiles}' $PKG | grep -q /etc/stoop/stoop.toml"
 check "stoop system user, no login" bash -c \
@@ -184,6 +187,8 @@ check "member cannot read the author key" fails_with "Permission denied" as "$ME
 check "outsider: stoop status refused, saying why" fails_with "stoop group" as "$OUTSIDER" stoop status
 check "outsider: exit code 3 (unreachable)" bash -c \
     "runuser -u $OUTSIDER -- env -u STATE_DIRECTORY stoop status >/dev/null 2>&1; [ \$? = 3 ]"
+TICKET=$(as "$MEMBER" stoop invite 2>/dev/null)
+check "member: stoop invite" bash -c "[[ '$TICKET' == stoop1:* ]]"
 check "outsider cannot read the token" fails_with "Permission denied" as "$OUTSIDER" cat /var/lib/stoop/api.token
 pid=$NODE_PID
 stop_node
@@ -202,6 +207,16 @@ check "purge: the household's accounts stay" getent passwd "$MEMBER"
 check "purge: dpkg forgot the package" bash -c "! dpkg -s $PKG >/dev/null 2>&1"
 check "purge: nothing of the package left on disk" bash -c \
     '[ -z "$(ls -d /usr/share/doc/stoop /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/stoopd.service 2>/dev/null)" ]'
+
+echo "== reinstall after purge, stoopd join --system"
+check "dpkg -i after purge" dpkg -i "$DEB"
+stoopd join --system --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 "$TICKET" >"$TMP/join.out" 2>&1
+check "join --system succeeds and says how to start" grep -q "systemctl start stoopd" "$TMP/join.out"
+check "joined: author key 0600 stoop" stat_is /var/lib/stoop/author.key "600 stoop stoop"
+check "joined: every file belongs to stoop" bash -c '[ -z "$(find /var/lib/stoop ! -user stoop -o ! -group stoop | head -n1)" ]'
+check "joined: the ticket's peers are in /etc/stoop/stoop.toml" grep -q "^bootstrap = \[\"/ip4/127.0.0.1/tcp/" /etc/stoop/stoop.toml
+check "dpkg --purge again" dpkg --purge "$PKG"
+check "purge: gone again" bash -c '[ ! -e /var/lib/stoop ] && ! getent passwd stoop'
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

@@ -80,6 +80,8 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
+# So that an interrupted run still cleans up (through the EXIT trap).
+trap 'exit 130' INT TERM
 
 # This test installs and purges its own package and account: never on a
 # machine that has a real one.
@@ -210,6 +212,13 @@ check "purge: nothing of the package left on disk" bash -c \
 
 echo "== reinstall after purge, stoopd join --system"
 check "dpkg -i after purge" dpkg -i "$DEB"
+cp /etc/stoop/stoop.toml "$TMP/stoop.toml"
+echo "mdsn = false" >>/etc/stoop/stoop.toml
+check "join --system with a broken config fails, naming the key" fails_with "mdsn" \
+    stoopd join --system --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 "$TICKET"
+check "... and leaves the directory to stoop, 0750" bash -c \
+    'stat_is() { [ "$(stat -c "%a %U %G" "$1")" = "$2" ]; }; stat_is /var/lib/stoop "750 stoop stoop" && [ -z "$(find /var/lib/stoop ! -user stoop | head -n1)" ]'
+cp "$TMP/stoop.toml" /etc/stoop/stoop.toml
 stoopd join --system --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 "$TICKET" >"$TMP/join.out" 2>&1
 check "join --system succeeds and says how to start" grep -q "systemctl start stoopd" "$TMP/join.out"
 check "joined: author key 0600 stoop" stat_is /var/lib/stoop/author.key "600 stoop stoop"

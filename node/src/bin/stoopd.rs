@@ -82,20 +82,24 @@ fn real_main() -> Result<()> {
             let rules = daemon::HoodRules { per_hour, per_day };
             let setup = SystemSetup::begin(system, cli.data_dir.is_some())?;
             let dir = setup.dir().unwrap_or(dir);
-            let done = daemon::init(&dir, &hood_name, &area, rules, &overrides).map_err(one_line)?;
+            let done = daemon::init(&dir, &hood_name, &area, rules, &overrides);
+            setup.hand_over()?;
+            let done = done.map_err(one_line)?;
             println!("hood {}", done.hood);
             println!("author {}", done.author);
             println!("data dir {}", dir.root().display());
-            setup.finish()?;
+            setup.next_steps();
         }
         Command::Join { ticket, system } => {
             let setup = SystemSetup::begin(system, cli.data_dir.is_some())?;
             let dir = setup.dir().unwrap_or(dir);
-            let done = daemon::join(&dir, &ticket, &overrides).map_err(one_line)?;
+            let done = daemon::join(&dir, &ticket, &overrides);
+            setup.hand_over()?;
+            let done = done.map_err(one_line)?;
             println!("hood {}", done.hood);
             println!("author {}", done.author);
             println!("data dir {}", dir.root().display());
-            if !setup.finish()? {
+            if !setup.next_steps() {
                 println!("start the node with: stoopd run --data-dir {}", dir.root().display());
             }
         }
@@ -137,14 +141,27 @@ impl SystemSetup {
         self.0.map(|_| DataDir::new(system::DATA_DIR))
     }
 
-    /// Hands the node to the service user and says how to start it. Returns
-    /// whether this was a `--system` setup.
-    fn finish(self) -> Result<bool> {
-        let Some(account) = self.0 else { return Ok(false) };
-        system::hand_over(Path::new(system::DATA_DIR), account).map_err(|e| anyhow::anyhow!("{e}"))?;
+    /// Hands the data directory (back) to the service user, also after a
+    /// failed init or join: it may have left files as root, or the
+    /// directory at 0700 where the group must traverse it.
+    fn hand_over(&self) -> Result<()> {
+        match self.0 {
+            Some(account) => {
+                system::hand_over(Path::new(system::DATA_DIR), account).map_err(|e| anyhow::anyhow!("{e}"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Says how to start the packaged node. Returns whether this was a
+    /// `--system` setup.
+    fn next_steps(&self) -> bool {
+        if self.0.is_none() {
+            return false;
+        }
         println!("config {}", system::CONFIG_FILE);
         println!("start the node with: sudo systemctl start stoopd");
         println!("let a household member use `stoop`: sudo adduser NAME {}", system::SERVICE_USER);
-        Ok(true)
+        true
     }
 }

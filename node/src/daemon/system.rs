@@ -218,6 +218,18 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_config_parses_and_holds_the_defaults() -> Result<(), Box<dyn std::error::Error>> {
+        // The conffile the .deb installs as /etc/stoop/stoop.toml: a key the
+        // node no longer knows would stop the service (unknown keys are
+        // refused), and its values are documented as the defaults.
+        let tmp = tempfile::tempdir()?;
+        let file = tmp.path().join("stoop.toml");
+        fs::write(&file, include_str!("../../../deploy/debian/stoop.toml"))?;
+        assert_eq!(super::super::config::Config::load(&file)?, super::super::config::Config::default());
+        Ok(())
+    }
+
+    #[test]
     fn refusals_have_codes_and_say_what_to_do() {
         assert_eq!(SystemError::NotRoot.code(), "not_root");
         assert!(SystemError::NotRoot.to_string().contains("sudo"));

@@ -77,7 +77,12 @@ pub struct Client {
 
 fn read_trimmed(path: &Path, what: &str) -> Result<String, ClientError> {
     std::fs::read_to_string(path).map(|s| s.trim().to_owned()).map_err(|e| {
-        ClientError::Unreachable(format!("cannot read the {what} file {}: {e} (is stoopd running?)", path.display()))
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            "only the node's user and the stoop group may use it: ask its admin for `sudo adduser $USER stoop`, then log in again"
+        } else {
+            "is stoopd running?"
+        };
+        ClientError::Unreachable(format!("cannot read the {what} file {}: {e} ({hint})", path.display()))
     })
 }
 

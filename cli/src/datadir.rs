@@ -49,11 +49,26 @@ pub enum DataDirError {
     },
 }
 
+/// The packaged node's data directory (the Debian package's service).
+pub const SYSTEM_DATA_DIR: &str = "/var/lib/stoop";
+
 /// The data directory `stoopd` uses when given none: `$STATE_DIRECTORY`
 /// (systemd's `StateDirectory=`), else the platform's state (or local data)
-/// directory for "stoop", else `./stoop-data`.
+/// directory for "stoop", else `./stoop-data`. Unlike `stoopd`, the CLI then
+/// falls back to the packaged node ([`SYSTEM_DATA_DIR`]) when that directory
+/// holds no node of the user's own: a household member's login has none.
 pub fn default_data_dir() -> PathBuf {
-    default_data_dir_from(std::env::var_os("STATE_DIRECTORY"))
+    let own = default_data_dir_from(std::env::var_os("STATE_DIRECTORY"));
+    own_or_system(own, Path::new(SYSTEM_DATA_DIR))
+}
+
+/// `own` if a node lives or lived there (address file or author key), else
+/// `system` if it exists. Only the directory's existence is checked, not
+/// its files: someone outside the `stoop` group cannot see them, and should
+/// be told so by the read that follows, not pointed at an empty home.
+fn own_or_system(own: PathBuf, system: &Path) -> PathBuf {
+    let has_node = own.join(API_ADDR_FILE).exists() || own.join("author.key").exists();
+    if !has_node && system.is_dir() { system.to_path_buf() } else { own }
 }
 
 /// [`default_data_dir`] with the environment passed in, so tests need not
@@ -116,6 +131,27 @@ mod tests {
         let fallback = default_data_dir_from(None);
         assert_eq!(default_data_dir_from(Some(OsString::new())), fallback);
         assert_ne!(fallback, PathBuf::from(""));
+    }
+
+    #[test]
+    fn falls_back_to_the_packaged_node_only_without_a_node_of_ones_own() -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let own = tmp.path().join("own");
+        let system = tmp.path().join("system");
+        // No packaged node: the user's own default, even if empty.
+        assert_eq!(own_or_system(own.clone(), &system), own);
+        std::fs::create_dir(&system)?;
+        // A packaged node and nothing of one's own: the packaged node.
+        assert_eq!(own_or_system(own.clone(), &system), system);
+        std::fs::create_dir(&own)?;
+        assert_eq!(own_or_system(own.clone(), &system), system);
+        // A node of one's own, running or stopped, wins.
+        std::fs::write(own.join(API_ADDR_FILE), "127.0.0.1:4012\n")?;
+        assert_eq!(own_or_system(own.clone(), &system), own);
+        std::fs::remove_file(own.join(API_ADDR_FILE))?;
+        std::fs::write(own.join("author.key"), "")?;
+        assert_eq!(own_or_system(own.clone(), &system), own);
+        Ok(())
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! `stoopd`: the Stoop node daemon.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use stoop_node::daemon::{self, DaemonError, Overrides, datadir::DataDir};
+use stoop_node::daemon::{self, DaemonError, Overrides, datadir::DataDir, system};
 
 #[derive(Parser, Debug)]
 #[command(name = "stoopd", version, about = "Stoop node: neighborhood safety alerts over libp2p")]
@@ -38,11 +38,17 @@ enum Command {
         /// Alerts each member may post per day.
         #[arg(long, default_value_t = 20)]
         per_day: u32,
+        /// Set up the packaged service's node (/var/lib/stoop, owned by the stoop user; needs root).
+        #[arg(long)]
+        system: bool,
     },
     /// Join a neighborhood with an invite ticket from a member.
     Join {
         /// The ticket text (stoop1:...).
         ticket: String,
+        /// Set up the packaged service's node (/var/lib/stoop, owned by the stoop user; needs root).
+        #[arg(long)]
+        system: bool,
     },
     /// Run the node (the default).
     Run,
@@ -72,19 +78,30 @@ fn real_main() -> Result<()> {
     let dir = DataDir::new(cli.data_dir.clone().unwrap_or_else(daemon::default_data_dir));
     let overrides = Overrides { listen: (!cli.listen.is_empty()).then(|| cli.listen.clone()), api: cli.api.clone() };
     match cli.command.unwrap_or(Command::Run) {
-        Command::Init { hood_name, area, per_hour, per_day } => {
+        Command::Init { hood_name, area, per_hour, per_day, system } => {
             let rules = daemon::HoodRules { per_hour, per_day };
-            let done = daemon::init(&dir, &hood_name, &area, rules, &overrides).map_err(one_line)?;
+            let setup = SystemSetup::begin(system, cli.data_dir.is_some())?;
+            let dir = setup.dir().unwrap_or(dir);
+            let done = daemon::init(&dir, &hood_name, &area, rules, &overrides);
+            setup.hand_over()?;
+            let done = done.map_err(one_line)?;
             println!("hood {}", done.hood);
             println!("author {}", done.author);
             println!("data dir {}", dir.root().display());
+            setup.next_steps();
         }
-        Command::Join { ticket } => {
-            let done = daemon::join(&dir, &ticket, &overrides).map_err(one_line)?;
+        Command::Join { ticket, system } => {
+            let setup = SystemSetup::begin(system, cli.data_dir.is_some())?;
+            let dir = setup.dir().unwrap_or(dir);
+            let done = daemon::join(&dir, &ticket, &overrides);
+            setup.hand_over()?;
+            let done = done.map_err(one_line)?;
             println!("hood {}", done.hood);
             println!("author {}", done.author);
             println!("data dir {}", dir.root().display());
-            println!("start the node with: stoopd run --data-dir {}", dir.root().display());
+            if !setup.next_steps() {
+                println!("start the node with: stoopd run --data-dir {}", dir.root().display());
+            }
         }
         Command::Run => {
             let settings = daemon::settings(&dir, &overrides).map_err(one_line)?;
@@ -97,4 +114,54 @@ fn real_main() -> Result<()> {
 
 fn one_line(e: DaemonError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
+}
+
+/// `--system`: the packaged service's node, checked before anything is
+/// written and handed to the service user after.
+struct SystemSetup(Option<system::Account>);
+
+impl SystemSetup {
+    /// Refuses (one line) unless root and the `stoop` user exists; links the
+    /// config. Does nothing without `--system`.
+    fn begin(system: bool, data_dir_given: bool) -> Result<Self> {
+        if !system {
+            return Ok(Self(None));
+        }
+        if data_dir_given {
+            return Err(anyhow::anyhow!("{}", system::SystemError::DataDirGiven));
+        }
+        let account = system::service_account().map_err(|e| anyhow::anyhow!("{e}"))?;
+        system::prepare(&DataDir::new(system::DATA_DIR), Path::new(system::CONFIG_FILE))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Self(Some(account)))
+    }
+
+    /// The packaged data directory, with `--system`.
+    fn dir(&self) -> Option<DataDir> {
+        self.0.map(|_| DataDir::new(system::DATA_DIR))
+    }
+
+    /// Hands the data directory (back) to the service user, also after a
+    /// failed init or join: it may have left files as root, or the
+    /// directory at 0700 where the group must traverse it.
+    fn hand_over(&self) -> Result<()> {
+        match self.0 {
+            Some(account) => {
+                system::hand_over(Path::new(system::DATA_DIR), account).map_err(|e| anyhow::anyhow!("{e}"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Says how to start the packaged node. Returns whether this was a
+    /// `--system` setup.
+    fn next_steps(&self) -> bool {
+        if self.0.is_none() {
+            return false;
+        }
+        println!("config {}", system::CONFIG_FILE);
+        println!("start the node with: sudo systemctl start stoopd");
+        println!("let a household member use `stoop`: sudo adduser NAME {}", system::SERVICE_USER);
+        true
+    }
 }

@@ -11,7 +11,8 @@
 //!                  moved aside (kept for inspection; safe to delete)
 //!   charter        the hood's signed charter, a copy of the one in the
 //!                  store, to rebuild an empty store for the same hood
-//!   api.token      bearer token for the local API (0600, new every start)
+//!   api.token      bearer token for the local API (0600, or 0640 in a
+//!                  0750 directory: the packaged node; new every start)
 //!   api.addr       the API's actual address (written at start)
 //!   listen.addrs   the swarm's actual listen addresses (written at start)
 //!   outbox         signed messages waiting to be published (a join)
@@ -109,6 +110,11 @@ fn set_mode(_: &Path, _: u32) -> Result<(), DataDirError> {
 
 /// Writes a file only its owner can read, atomically (temp file + rename).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
+    write_with_mode(path, bytes, 0o600)
+}
+
+/// Writes a file with `mode`, atomically (temp file + rename).
+fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DataDirError> {
     let tmp = path.with_extension("tmp");
     {
         let mut opts = fs::OpenOptions::new();
@@ -116,13 +122,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
+            opts.mode(mode);
         }
         let mut f = opts.open(&tmp).map_err(io(&tmp))?;
         f.write_all(bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
     }
-    set_mode(&tmp, 0o600)?;
+    set_mode(&tmp, mode)?;
     fs::rename(&tmp, path).map_err(io(path))
 }
 
@@ -318,13 +324,14 @@ impl DataDir {
         }
     }
 
-    /// Writes a fresh API token (0600) and returns it.
+    /// Writes a fresh API token (0600, or 0640 in a group directory: see
+    /// `system::token_mode`) and returns it.
     pub fn new_token(&self) -> Result<String, DataDirError> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes)
             .map_err(|e| DataDirError::Io { path: self.token_file(), source: std::io::Error::other(e.to_string()) })?;
         let token = hex::encode(bytes);
-        write_private(&self.token_file(), token.as_bytes())?;
+        write_with_mode(&self.token_file(), token.as_bytes(), super::system::token_mode(&self.root))?;
         Ok(token)
     }
 

@@ -14,6 +14,7 @@ pub mod config;
 pub mod datadir;
 pub mod metrics;
 pub mod node;
+pub mod system;
 pub mod ticket;
 
 use std::future::Future;

@@ -23,6 +23,9 @@ pub enum PublishError {
     /// It could not be made durable.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The replica has stopped (the node is shutting down).
+    #[error("the node is shutting down")]
+    Stopped,
 }
 
 impl PublishError {
@@ -32,6 +35,7 @@ impl PublishError {
             PublishError::Rejected(r) => r.code(),
             PublishError::Ignored(r) => r.code(),
             PublishError::Store(_) => "store_error",
+            PublishError::Stopped => "stopped",
         }
     }
 }

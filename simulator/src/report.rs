@@ -25,7 +25,7 @@ use comfy_table::Table;
 use serde::Serialize;
 use stoop_core::ids::MessageId;
 use stoop_core::ledger::AlertState;
-use stoop_node::daemon::node::Node;
+use stoop_node::replica::Replica;
 
 use crate::scenario::{AdversaryKind, Scenario};
 use crate::stats::{MsgKey, Shared};
@@ -374,7 +374,7 @@ pub fn build(
     s: &Scenario,
     shared: &Arc<Shared>,
     roles: &[Option<AdversaryKind>],
-    nodes: &[Option<Arc<Node>>],
+    nodes: &[Option<Replica>],
     published: &[Published],
     adv: &[AdvFrame],
     (c0, c1): (&Counters, &Counters),
@@ -388,7 +388,7 @@ pub fn build(
     // Final contents of every honest store.
     let holds = |i: usize, k: &MsgKey| -> bool {
         match (nodes[i].as_ref(), key_id(k)) {
-            (Some(n), Some(id)) => n.replica().store().get(&id).ok().flatten().is_some(),
+            (Some(n), Some(id)) => n.store().get(&id).ok().flatten().is_some(),
             _ => false,
         }
     };
@@ -396,13 +396,9 @@ pub fn build(
     let holds_exact = |i: usize, k: &MsgKey, digest: &[u8; 32]| -> bool {
         use sha2::Digest as _;
         match (nodes[i].as_ref(), key_id(k)) {
-            (Some(n), Some(id)) => n
-                .replica()
-                .store()
-                .get(&id)
-                .ok()
-                .flatten()
-                .is_some_and(|b| <[u8; 32]>::from(sha2::Sha256::digest(&b)) == *digest),
+            (Some(n), Some(id)) => {
+                n.store().get(&id).ok().flatten().is_some_and(|b| <[u8; 32]>::from(sha2::Sha256::digest(&b)) == *digest)
+            }
             _ => false,
         }
     };
@@ -581,7 +577,7 @@ pub fn build(
         let mut all = true;
         for &i in &honest {
             hidden_pairs += 1;
-            let state = nodes[i].as_ref().and_then(|n| key_id(a).and_then(|id| n.replica().ledger().state(&id)));
+            let state = nodes[i].as_ref().and_then(|n| key_id(a).and_then(|id| n.ledger().state(&id)));
             if state == Some(AlertState::Hidden) {
                 hidden_converged += 1;
             } else {
@@ -599,7 +595,7 @@ pub fn build(
         wrongly_hidden += honest
             .iter()
             .filter(|&&i| {
-                nodes[i].as_ref().and_then(|n| key_id(t).and_then(|id| n.replica().ledger().state(&id)))
+                nodes[i].as_ref().and_then(|n| key_id(t).and_then(|id| n.ledger().state(&id)))
                     == Some(AlertState::Hidden)
             })
             .count();

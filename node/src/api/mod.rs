@@ -33,10 +33,10 @@ use crate::core::message::{
     Alert, Certainty, Decision, Invite, MsgType, Payload, Reaction, ReactionKind, Report, ReportReason, Revocation,
     RosterChange, RosterOp, Severity, Status, Urgency, Vote,
 };
-use crate::daemon::node::Node;
-use crate::daemon::ticket::Ticket;
-use crate::net::NetClient;
 use crate::replica::PublishError;
+use crate::service::network::Network;
+use crate::service::ticket::Ticket;
+use crate::service::{Node, ServiceError};
 
 pub use views::{AlertDetail, AlertView};
 
@@ -55,7 +55,7 @@ pub struct ApiState {
     /// The node.
     pub node: Arc<Node>,
     /// The network.
-    pub net: NetClient,
+    pub net: Arc<dyn Network>,
     /// Bearer token.
     pub token: Arc<str>,
     /// Start time, for uptime.
@@ -100,7 +100,7 @@ impl From<PublishError> for ApiError {
             PublishError::Ignored(crate::core::verdict::IgnoreReason::OverQuota) => StatusCode::TOO_MANY_REQUESTS,
             PublishError::Ignored(crate::core::verdict::IgnoreReason::Pending) => StatusCode::NOT_FOUND,
             PublishError::Ignored(_) => StatusCode::CONFLICT,
-            PublishError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PublishError::Store(_) | PublishError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
         };
         let reason = match &e {
             // Pending means the alert it refers to is unknown here.
@@ -108,6 +108,12 @@ impl From<PublishError> for ApiError {
             other => other.code(),
         };
         Self::new(status, reason, e.to_string())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string())
     }
 }
 
@@ -205,33 +211,39 @@ fn parse_id(s: &str) -> Result<MessageId, ApiError> {
     MessageId::from_hex(s).map_err(|_| ApiError::bad_request("bad_id", format!("{s:?} is not a 64-hex-digit id")))
 }
 
-async fn status(State(s): State<ApiState>) -> Json<Value> {
+async fn status(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let peers = s.net.peers().await.map(|p| p.len()).unwrap_or(0);
     let listen = s.net.listen_addrs().await.unwrap_or_default();
-    let replica = s.node.replica();
-    let ledger = replica.ledger();
-    let me = s.node.author().public();
+    let me = s.node.author();
     let now = s.node.now();
-    Json(json!({
-        "hood": ledger.hood().to_hex(),
-        "hood_name": ledger.charter().name,
-        "peer_id": s.peer_id,
-        "author": me.to_hex(),
-        "member": ledger.membership().require_member(&me, now).is_ok(),
-        "moderator": ledger.roster().is_moderator(&me),
-        "peers": peers,
-        "listen": listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "store_messages": replica.store().len(),
-        "alerts": ledger.alerts().count(),
-        "pending": ledger.pending_len(),
-        "uptime_secs": s.started.elapsed().as_secs(),
-        "quota_remaining_this_hour": ledger.quota().remaining(&me, now),
-        "categories": ledger.charter().categories.iter().map(|c| json!({
-            "name": c.name, "max_lifetime_secs": c.max_lifetime_secs, "about_person": c.about_person,
-        })).collect::<Vec<_>>(),
-        "area": ledger.charter().area.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>(),
-        "quorum": ledger.roster().quorum,
-    }))
+    let (peer_id, uptime_secs) = (s.peer_id.clone(), s.started.elapsed().as_secs());
+    let body = s
+        .node
+        .read(move |replica| {
+            let ledger = replica.ledger();
+            json!({
+                "hood": ledger.hood().to_hex(),
+                "hood_name": ledger.charter().name,
+                "peer_id": peer_id,
+                "author": me.to_hex(),
+                "member": ledger.membership().require_member(&me, now).is_ok(),
+                "moderator": ledger.roster().is_moderator(&me),
+                "peers": peers,
+                "listen": listen,
+                "store_messages": replica.store().len(),
+                "alerts": ledger.alerts().count(),
+                "pending": ledger.pending_len(),
+                "uptime_secs": uptime_secs,
+                "quota_remaining_this_hour": ledger.quota().remaining(&me, now),
+                "categories": ledger.charter().categories.iter().map(|c| json!({
+                    "name": c.name, "max_lifetime_secs": c.max_lifetime_secs, "about_person": c.about_person,
+                })).collect::<Vec<_>>(),
+                "area": ledger.charter().area.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>(),
+                "quorum": ledger.roster().quorum,
+            })
+        })
+        .await?;
+    Ok(Json(body))
 }
 
 async fn peers(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
@@ -257,23 +269,26 @@ async fn list_alerts(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> R
             ApiError::bad_request("bad_state", format!("{name:?} is not visible, hidden, cancelled or withdrawn"))
         })?),
     };
-    let replica = s.node.replica();
     let limit = q.limit.unwrap_or(100).min(1000);
-    let alerts = views::list(
-        &replica,
-        q.since.unwrap_or(0),
-        q.category.as_deref(),
-        state,
-        q.include_hidden.unwrap_or(false),
-        limit,
-    );
+    let alerts = s
+        .node
+        .read(move |replica| {
+            views::list(
+                replica,
+                q.since.unwrap_or(0),
+                q.category.as_deref(),
+                state,
+                q.include_hidden.unwrap_or(false),
+                limit,
+            )
+        })
+        .await?;
     Ok(Json(json!({ "alerts": alerts })))
 }
 
 async fn get_alert(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<AlertDetail>, ApiError> {
     let id = parse_id(&id)?;
-    let replica = s.node.replica();
-    views::detail(&replica, &id).map(Json).ok_or_else(|| ApiError::not_found("alert"))
+    s.node.read(move |replica| views::detail(replica, &id)).await?.map(Json).ok_or_else(|| ApiError::not_found("alert"))
 }
 
 /// A new alert as the API takes it. Optional CAP fields get sensible defaults.
@@ -346,26 +361,16 @@ fn build_alert(
     })
 }
 
-/// Runs a local publish (sign or check, validate, store, flush) on a
-/// blocking thread: the sled flush waits for the disk, and on an async
-/// worker it would stall every other request (and `/healthz`) behind a slow
-/// SD card.
-async fn durable(
-    s: &ApiState,
-    publish: impl FnOnce(&Node) -> Result<Envelope, PublishError> + Send + 'static,
-) -> Result<Envelope, ApiError> {
-    let node = s.node.clone();
-    tokio::task::spawn_blocking(move || publish(&node)).await.map_err(join_error)?.map_err(Into::into)
+/// The charter and hood id, for building a post.
+async fn charter(s: &ApiState) -> Result<(Charter, crate::core::ids::HoodId), ApiError> {
+    Ok(s.node.read(|replica| (replica.ledger().charter().clone(), replica.ledger().hood())).await?)
 }
 
-fn join_error(e: tokio::task::JoinError) -> ApiError {
-    tracing::error!(error = %e, "store task failed");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", "the store task failed")
-}
-
+/// Signs, validates, stores and flushes a local post on the replica thread
+/// (the flush never waits on an async worker), then gossips it.
 async fn publish(s: &ApiState, payload: Payload) -> Result<(StatusCode, Json<Value>), ApiError> {
     let now = s.node.now();
-    let env = durable(s, move |node| node.publish(&payload, now)).await?;
+    let env: Envelope = s.node.publish(payload, now).await?;
     // Durable before this point; gossip is best effort (sync covers gaps).
     let _ = s.net.publish(env.to_bytes()).await;
     Ok((StatusCode::CREATED, Json(json!({ "id": env.id().to_hex(), "kind": env.kind().name() }))))
@@ -375,10 +380,8 @@ async fn post_alert(
     State(s): State<ApiState>,
     ApiJson(req): ApiJson<AlertRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let alert = {
-        let replica = s.node.replica();
-        build_alert(replica.ledger().charter(), replica.ledger().hood(), req, MsgType::Alert, None, s.node.now())?
-    };
+    let (charter, hood) = charter(&s).await?;
+    let alert = build_alert(&charter, hood, req, MsgType::Alert, None, s.node.now())?;
     publish(&s, Payload::Alert(alert)).await
 }
 
@@ -388,10 +391,8 @@ async fn update_alert(
     ApiJson(req): ApiJson<AlertRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = parse_id(&id)?;
-    let alert = {
-        let replica = s.node.replica();
-        build_alert(replica.ledger().charter(), replica.ledger().hood(), req, MsgType::Update, Some(id), s.node.now())?
-    };
+    let (charter, hood) = charter(&s).await?;
+    let alert = build_alert(&charter, hood, req, MsgType::Update, Some(id), s.node.now())?;
     publish(&s, Payload::Alert(alert)).await
 }
 
@@ -409,11 +410,22 @@ async fn cancel_alert(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = parse_id(&id)?;
     let note = optional_json::<CancelRequest>(&body)?.note;
+    let (charter, hood) = charter(&s).await?;
+    let original = s
+        .node
+        .read(move |replica| {
+            let category = replica.ledger().alert(&id)?.category.clone();
+            let area = match replica.store().envelope(&id).ok().flatten().and_then(|e| Payload::decode(&e).ok()) {
+                Some(Payload::Alert(orig)) => Some(orig.area),
+                _ => None,
+            };
+            Some((category, area))
+        })
+        .await?;
     let alert = {
-        let replica = s.node.replica();
-        let original = replica.ledger().alert(&id).ok_or_else(|| ApiError::not_found("alert"))?;
+        let (category, area) = original.ok_or_else(|| ApiError::not_found("alert"))?;
         let req = AlertRequest {
-            category: original.category.clone(),
+            category,
             event: "cancel".into(),
             headline: "Cancelled".into(),
             description: note,
@@ -425,18 +437,9 @@ async fn cancel_alert(
             area: None,
             expires_in: Some(600),
         };
-        let mut a = build_alert(
-            replica.ledger().charter(),
-            replica.ledger().hood(),
-            req,
-            MsgType::Cancel,
-            Some(id),
-            s.node.now(),
-        )?;
-        if let Some(Payload::Alert(orig)) =
-            replica.store().envelope(&id).ok().flatten().and_then(|e| Payload::decode(&e).ok())
-        {
-            a.area = orig.area;
+        let mut a = build_alert(&charter, hood, req, MsgType::Cancel, Some(id), s.node.now())?;
+        if let Some(area) = area {
+            a.area = area;
         }
         a
     };
@@ -479,9 +482,9 @@ async fn report(
     publish(&s, Payload::Report(Report { hood, alert, reason, note: req.note, sent: s.node.now() })).await
 }
 
-async fn queue(State(s): State<ApiState>) -> Json<Value> {
-    let replica = s.node.replica();
-    Json(json!({ "queue": views::queue(&replica) }))
+async fn queue(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let queue = s.node.read(views::queue).await?;
+    Ok(Json(json!({ "queue": queue })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -508,7 +511,7 @@ async fn vote(
         Some(r) => Some(enum_field("reason", Some(r), ReportReason::parse, ReportReason::Spam)?),
     };
     let hood = s.node.hood();
-    let sent = vote_time(&s.node, &alert);
+    let sent = vote_time(&s.node, alert).await?;
     publish(&s, Payload::Vote(Vote { hood, alert, decision, reason, note: req.note, sent })).await
 }
 
@@ -516,10 +519,11 @@ async fn vote(
 /// Times are whole seconds and the tally orders votes by (sent, id), so
 /// without this a restore cast in the same second as the hide it answers
 /// could sort before it.
-fn vote_time(node: &Node, alert: &MessageId) -> u64 {
-    let latest = node.replica().ledger().alert(alert).and_then(|m| m.votes.iter().map(|v| v.sent).max());
+async fn vote_time(node: &Node, alert: MessageId) -> Result<u64, ApiError> {
+    let latest =
+        node.read(move |r| r.ledger().alert(&alert).and_then(|m| m.votes.iter().map(|v| v.sent).max())).await?;
     let now = node.now();
-    latest.map_or(now, |t| now.max(t + 1))
+    Ok(latest.map_or(now, |t| now.max(t + 1)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -538,16 +542,16 @@ async fn post_signed(
     let bytes = hex::decode(req.envelope.trim())
         .map_err(|_| ApiError::bad_request("bad_envelope", "envelope: expected hex"))?;
     let now = s.node.now();
-    let env = durable(&s, move |node| node.publish_signed(&bytes, now)).await?;
+    let env = s.node.publish_signed(bytes, now).await?;
     let _ = s.net.publish(env.to_bytes()).await;
     Ok((StatusCode::CREATED, Json(json!({ "id": env.id().to_hex(), "kind": env.kind().name() }))))
 }
 
-async fn roster(State(s): State<ApiState>) -> Json<Value> {
-    let replica = s.node.replica();
+async fn roster(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(s.node.read(|replica| {
     let book = replica.ledger().roster_book();
     let r = book.current();
-    Json(json!({
+    json!({
         "version": r.version,
         "quorum": r.quorum,
         "moderators": r.moderators.iter().map(PublicKey::to_hex).collect::<Vec<_>>(),
@@ -555,7 +559,8 @@ async fn roster(State(s): State<ApiState>) -> Json<Value> {
         "pending": book.signatures().iter().filter(|sig| sig.base_version >= r.version).map(|sig| json!({
             "id": sig.id.to_hex(), "signer": sig.signer.to_hex(), "base_version": sig.base_version, "change": sig.op, "sent": sig.sent,
         })).collect::<Vec<_>>(),
-    }))
+    })
+    }).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -586,27 +591,26 @@ async fn roster_change(
             return Err(ApiError::bad_request("invalid_field", format!("op: {other:?} is not add, remove or quorum")));
         }
     };
-    let (hood, base_version) = {
-        let replica = s.node.replica();
-        (replica.ledger().hood(), replica.ledger().roster().version)
-    };
+    let (hood, base_version) = s.node.read(|r| (r.ledger().hood(), r.ledger().roster().version)).await?;
     publish(&s, Payload::RosterChange(RosterChange { hood, base_version, op, sent: s.node.now() })).await
 }
 
-async fn mod_log(State(s): State<ApiState>) -> Json<Value> {
-    let replica = s.node.replica();
-    Json(views::moderation_log(&replica))
+async fn mod_log(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(s.node.read(views::moderation_log).await?))
 }
 
-async fn members(State(s): State<ApiState>) -> Json<Value> {
-    let replica = s.node.replica();
-    let m = replica.ledger().membership();
-    let list: Vec<Value> = m
-        .members()
-        .into_iter()
-        .map(|(k, since)| json!({ "key": k.to_hex(), "since": since, "revoked_at": m.revoked_at(&k) }))
-        .collect();
-    Json(json!({ "members": list }))
+async fn members(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let list: Vec<Value> = s
+        .node
+        .read(|replica| {
+            let m = replica.ledger().membership();
+            m.members()
+                .into_iter()
+                .map(|(k, since)| json!({ "key": k.to_hex(), "since": since, "revoked_at": m.revoked_at(&k) }))
+                .collect()
+        })
+        .await?;
+    Ok(Json(json!({ "members": list })))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -621,24 +625,16 @@ async fn invite(State(s): State<ApiState>, body: axum::body::Bytes) -> Result<(S
     let secret = AuthorKey::generate()
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no_randomness", e.to_string()))?;
     let now = s.node.now();
-    let (hood, charter) = {
-        let replica = s.node.replica();
-        (replica.ledger().hood(), replica.ledger().signed_charter().clone())
-    };
+    let (hood, charter) = s.node.read(|r| (r.ledger().hood(), r.ledger().signed_charter().clone())).await?;
     let payload = Payload::Invite(Invite {
         hood,
         ticket_key: secret.public(),
         sent: now,
         expires: now.saturating_add(expires_in),
     });
-    let env = durable(&s, move |node| node.publish(&payload, now)).await?;
+    let env = s.node.publish(payload, now).await?;
     let _ = s.net.publish(env.to_bytes()).await;
-    let listen = s.net.listen_addrs().await.unwrap_or_default();
-    let bootstrap = listen
-        .into_iter()
-        .filter(|a| !a.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::Ip4(ip) if ip.is_unspecified())))
-        .map(|a| format!("{a}/p2p/{}", s.peer_id))
-        .collect();
+    let bootstrap = s.net.ticket_addrs().await.unwrap_or_default();
     let ticket = Ticket { charter, invite: env.clone(), secret, bootstrap };
     Ok((
         StatusCode::CREATED,
@@ -667,7 +663,8 @@ async fn revoke(
 }
 
 async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
-    s.node.periodic(s.node.now());
+    // Fresh gauges (store size, pending), computed on the replica thread.
+    let _ = s.node.housekeeping().await;
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.node.metrics.encode())
 }
 

@@ -132,7 +132,9 @@ impl Node {
 
     /// Signs `payload` with the node's author key and stores it durably.
     pub async fn publish(&self, payload: Payload, now: u64) -> Result<Envelope, PublishError> {
-        self.ask(|reply| Work::Publish { payload: Box::new(payload), now, reply }).await.unwrap_or(Err(PublishError::Stopped))
+        self.ask(|reply| Work::Publish { payload: Box::new(payload), now, reply })
+            .await
+            .unwrap_or(Err(PublishError::Stopped))
     }
 
     /// Stores an envelope signed elsewhere (a moderator's own key).

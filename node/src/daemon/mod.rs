@@ -123,27 +123,15 @@ pub fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("stoop-data"))
 }
 
+/// First line of a written `stoop.toml`.
+const CONFIG_HEADER: &str = "# Stoop node configuration. Every key can also be set with a STOOP_<KEY> variable.\n";
+
 fn write_config(dir: &DataDir, config: &Config) -> Result<(), DaemonError> {
-    let text = toml_text(config);
+    let body =
+        toml::to_string(config).map_err(|e| ConfigError::Invalid(format!("cannot write the configuration: {e}")))?;
+    let text = format!("{CONFIG_HEADER}{body}");
     std::fs::write(dir.config_file(), text).map_err(|source| DataDirError::Io { path: dir.config_file(), source })?;
     Ok(())
-}
-
-fn toml_text(c: &Config) -> String {
-    let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
-    format!(
-        "# Stoop node configuration. Every key can also be set with a STOOP_<KEY> variable.\n\
-         listen = [{}]\napi = {:?}\nmdns = {}\nupnp = {}\nbootstrap = [{}]\ncache_mib = {}\nmax_connections = {}\noutbound_peers = {}\nresync_secs = {}\n",
-        list(&c.listen),
-        c.api,
-        c.mdns,
-        c.upnp,
-        list(&c.bootstrap),
-        c.cache_mib,
-        c.max_connections,
-        c.outbound_peers,
-        c.resync_secs
-    )
 }
 
 /// What `init` created.
@@ -420,5 +408,28 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_config_with_quotes_backslashes_and_unicode_reads_back_the_same()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let dir = DataDir::new(tmp.path());
+        dir.create()?;
+        let config = Config {
+            api: "say \"hi\" C:\\path\ttab".into(),
+            // A combining accent: Rust's {:?} writes it as \u{301}, which is not TOML.
+            bootstrap: vec!["caf\u{e9} cafe\u{301} \u{1F3E0} \u{200B}".into(), "'single' and \"double\"".into()],
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            ..Config::default()
+        };
+        write_config(&dir, &config)?;
+        assert_eq!(Config::load(&dir.config_file())?, config);
+        Ok(())
     }
 }

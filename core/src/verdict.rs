@@ -168,6 +168,9 @@ pub enum IgnoreReason {
     /// The pending buffer is full; dropped (sync will fetch it again).
     #[error("pending buffer full")]
     PendingFull,
+    /// Its author already has its share of the pending buffer waiting.
+    #[error("author's share of the pending buffer is full")]
+    PendingAuthorFull,
     /// A roster change against an older roster version; it can no longer apply.
     #[error("stale roster version")]
     StaleRoster,
@@ -189,6 +192,7 @@ impl IgnoreReason {
             Self::OverQuota => "over_quota",
             Self::Pending => "pending",
             Self::PendingFull => "pending_full",
+            Self::PendingAuthorFull => "pending_author_full",
             Self::StaleRoster => "stale_roster",
             Self::AlreadyCounted => "already_counted",
             Self::StoreUnavailable => "store_unavailable",

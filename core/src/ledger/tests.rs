@@ -3,9 +3,13 @@
 
 use super::*;
 use crate::envelope::MAX_ENVELOPE_BYTES;
+use crate::envelope::{Envelope, Kind};
+use crate::ids::{MessageId, Tag};
 use crate::keys::{AuthorKey, KeyError};
+use crate::message::{Alert, Payload, ReactionKind, ReportReason, RosterOp};
 use crate::message::{Decision, MsgType};
 use crate::testkit::{HoodFixture, seeded_key};
+use crate::verdict::{IgnoreReason, RejectReason, Verdict};
 use proptest::prelude::*;
 use prost::Message as _;
 use stoop_proto::v1 as pb;
@@ -274,15 +278,21 @@ fn row13_votes_non_moderator_pending_and_duplicates() -> TestResult {
 }
 
 #[test]
-fn row13_pending_buffer_is_bounded_and_expires() -> TestResult {
+fn row13_pending_buffer_is_bounded_per_author_and_expires() -> TestResult {
     let (f, mut l) = fixture()?;
-    for i in 0..PENDING_CAPACITY as u64 {
-        let unknown = crate::ids::MessageId::of(Tag::Alert, &i.to_be_bytes());
+    // One author fills its share with votes on alerts that do not exist...
+    for i in 0..PENDING_PER_AUTHOR as u64 {
+        let unknown = MessageId::of(Tag::Alert, &i.to_be_bytes());
         let v = f.vote(&f.founders[0], unknown, Decision::Hide, T0);
         assert_eq!(post(&mut l, &v, T0), Verdict::Ignore(IgnoreReason::Pending));
     }
-    let one_more = f.vote(&f.founders[1], crate::ids::MessageId::of(Tag::Alert, b"x"), Decision::Hide, T0);
-    assert_eq!(post(&mut l, &one_more, T0), Verdict::Ignore(IgnoreReason::PendingFull));
+    let one_more = f.vote(&f.founders[0], MessageId::of(Tag::Alert, b"x"), Decision::Hide, T0);
+    assert_eq!(post(&mut l, &one_more, T0), Verdict::Ignore(IgnoreReason::PendingAuthorFull));
+    // ...and another author's early vote is still held and applied.
+    let alert = alert_env(&f, &f.founders[2], f.alert(T0, "Tree"));
+    let early = f.vote(&f.founders[1], alert.id(), Decision::Hide, T0);
+    assert_eq!(post(&mut l, &early, T0), Verdict::Ignore(IgnoreReason::Pending));
+    assert_eq!(l.ingest(&alert.to_bytes(), T0).accepted.len(), 2, "the alert and the released vote");
     l.collect_garbage(T0 + PENDING_TTL_SECS + 1);
     assert_eq!(l.pending_len(), 0);
     Ok(())

@@ -21,6 +21,9 @@ impl Ledger {
         let env = &a.envelope;
         let id = env.id();
         let signer = env.signer();
+        for old in &a.superseded {
+            self.forget(old);
+        }
         match (&a.payload, effect) {
             (Payload::Alert(alert), _) => self.apply_alert(id, signer, alert),
             (Payload::Report(r), _) => {
@@ -30,6 +33,7 @@ impl Ledger {
             }
             (Payload::Vote(v), Effect::Vote { record, visibility }) => {
                 if let Some(m) = self.alerts.get_mut(&v.alert) {
+                    m.votes.retain(|x| !a.superseded.contains(&x.id));
                     m.votes.push(record);
                     m.visibility = visibility;
                 }
@@ -72,16 +76,28 @@ impl Ledger {
         self.seen.insert(id, *env.signature());
     }
 
+    /// Drops a held message another one replaced (its alert record too, if
+    /// it is a cancel).
+    fn forget(&mut self, id: &MessageId) {
+        self.seen.remove(id);
+        if let Some(m) = self.alerts.remove(id) {
+            if let Some(list) = self.by_author.get_mut(&m.author) {
+                list.retain(|x| x != id);
+                if list.is_empty() {
+                    self.by_author.remove(&m.author);
+                }
+            }
+        }
+    }
+
     fn apply_alert(&mut self, id: MessageId, author: PublicKey, a: &Alert) {
         if a.msg_type != MsgType::Cancel {
             self.quota.record(&author, a.sent);
         }
         if let Some(target) = a.references.and_then(|r| self.alerts.get_mut(&r)) {
             match a.msg_type {
-                MsgType::Cancel => {
-                    // Several cancels: the earliest id is the one shown, whatever the order.
-                    target.cancelled_by = Some(target.cancelled_by.map_or(id, |c| c.min(id)));
-                }
+                // The check made sure this is the earliest cancel.
+                MsgType::Cancel => target.cancelled_by = Some(id),
                 MsgType::Update => target.updates.push(id),
                 MsgType::Alert => {}
             }
@@ -112,14 +128,27 @@ impl Ledger {
     /// Re-applies a message from this node's own store at startup, without
     /// time, quota or reference checks (it passed them when it arrived).
     /// Call in store order: membership and roster first, then alerts, then
-    /// what refers to them.
+    /// what refers to them. The one-per-original rules (cancels, votes,
+    /// invite holders) are applied as on arrival, so a store holding both
+    /// halves of a replacement restores to the live state; a replaced
+    /// message is skipped (Ok, not applied).
     pub fn restore(&mut self, env: &Envelope) -> Result<(), RejectReason> {
         let payload = Payload::decode(env)?;
         if payload.hood() != self.hood {
             return Err(RejectReason::WrongHood);
         }
         let signer = env.signer();
+        let mut superseded = Vec::new();
         let effect = match &payload {
+            Payload::Alert(a) if a.msg_type == MsgType::Cancel => {
+                if let Some(original) = a.references.and_then(|r| self.alerts.get(&r)) {
+                    match self.cancel_decision(original, a.sent, env.id()) {
+                        Ok(replaced) => superseded.extend(replaced.map(|c| self.with_children(c)).unwrap_or_default()),
+                        Err(_) => return Ok(()),
+                    }
+                }
+                Effect::Plain
+            }
             Payload::Vote(v) => {
                 let record = crate::moderation::VoteRecord {
                     id: env.id(),
@@ -129,8 +158,12 @@ impl Ledger {
                     note: v.note.clone(),
                     sent: v.sent,
                 };
-                match self.alerts.get(&v.alert) {
-                    Some(target) => Effect::Vote { visibility: self.vote_effect(target, &record).0, record },
+                match self.alerts.get(&v.alert).map(|target| self.vote_effect(target, &record)) {
+                    Some(Ok((visibility, _, replaced))) => {
+                        superseded.extend(replaced);
+                        Effect::Vote { visibility, record }
+                    }
+                    Some(Err(_)) => return Ok(()),
                     None => Effect::Plain,
                 }
             }
@@ -148,7 +181,7 @@ impl Ledger {
             }
             _ => Effect::Plain,
         };
-        self.apply(effect, &Accepted { envelope: env.clone(), payload, changed: Vec::new() });
+        self.apply(effect, &Accepted { envelope: env.clone(), payload, changed: Vec::new(), superseded });
         Ok(())
     }
 

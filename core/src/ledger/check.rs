@@ -13,7 +13,10 @@ use crate::text;
 use crate::verdict::{IgnoreReason, Refusal, RejectReason};
 
 use super::records::state_with;
-use super::{Accepted, AlertMeta, Ledger, MAX_FUTURE_SKEW_SECS, MAX_INVITE_LIFETIME_SECS, StateChange, caps};
+use super::{
+    Accepted, AlertMeta, Ledger, MAX_FUTURE_SKEW_SECS, MAX_INVITE_LIFETIME_SECS, MAX_ROSTER_SIGNATURES_PER_VERSION,
+    StateChange, caps,
+};
 
 /// Why the check phase did not produce a plan.
 #[derive(Debug)]
@@ -74,9 +77,12 @@ impl Ledger {
         }
         let signer = env.signer();
         let mut changed = Vec::new();
+        let mut superseded = Vec::new();
         let effect = match &payload {
             Payload::Alert(a) => {
-                changed = self.check_alert(env, a, now)?;
+                let (states, replaced) = self.check_alert(env, a, now)?;
+                changed = states;
+                superseded.extend(replaced.map(|c| self.with_children(c)).unwrap_or_default());
                 Effect::Plain
             }
             Payload::Report(r) => {
@@ -102,8 +108,9 @@ impl Ledger {
                     note: v.note.clone(),
                     sent: v.sent,
                 };
-                let (visibility, change) = self.vote_effect(target, &record);
+                let (visibility, change, replaced) = self.vote_effect(target, &record)?;
                 changed.extend(change);
+                superseded.extend(replaced);
                 Effect::Vote { record, visibility }
             }
             Payload::Reaction(r) => {
@@ -150,8 +157,14 @@ impl Ledger {
                 if rc.base_version < current.version {
                     return Err(IgnoreReason::StaleRoster.into());
                 }
+                if rc.base_version > current.version + 1 {
+                    return Err(IgnoreReason::RosterTooFarAhead.into());
+                }
                 if rc.base_version == current.version {
                     current.check_op(&rc.op)?;
+                }
+                if self.roster.signatures_by(&signer, rc.base_version) >= MAX_ROSTER_SIGNATURES_PER_VERSION {
+                    return Err(IgnoreReason::RosterSignatureCap.into());
                 }
                 let signature =
                     RosterSignature { id: env.id(), signer, base_version: rc.base_version, op: rc.op, sent: rc.sent };
@@ -160,7 +173,7 @@ impl Ledger {
                 Effect::Roster { signature, change }
             }
         };
-        Ok(Plan { accepted: Accepted { envelope: env.clone(), payload, changed }, effect })
+        Ok(Plan { accepted: Accepted { envelope: env.clone(), payload, changed, superseded }, effect })
     }
 
     /// Looks up the alert a vote/report/reaction/update refers to; asks to
@@ -172,7 +185,8 @@ impl Ledger {
         self.alerts.get(&target).ok_or(Stop::Hold(target))
     }
 
-    fn check_alert(&self, env: &Envelope, a: &Alert, now: u64) -> Result<Vec<StateChange>, Stop> {
+    /// Checks an alert; returns the state changes and the cancel it replaces.
+    fn check_alert(&self, env: &Envelope, a: &Alert, now: u64) -> Result<(Vec<StateChange>, Option<MessageId>), Stop> {
         let signer = env.signer();
         let charter = self.signed_charter.charter();
         let rule = charter.category(&a.category).ok_or_else(|| RejectReason::UnknownCategory(a.category.clone()))?;
@@ -206,6 +220,7 @@ impl Ledger {
             return Err(IgnoreReason::Expired.into());
         }
         let mut changed = Vec::new();
+        let mut replaced = None;
         if let Some(target) = a.references {
             let original = self.referenced(target)?;
             if original.msg_type != MsgType::Alert {
@@ -218,13 +233,42 @@ impl Ledger {
                 return Err(RejectReason::BadReference("signed before the original").into());
             }
             if a.msg_type == MsgType::Cancel {
+                replaced = self.cancel_decision(original, a.sent, env.id())?;
                 changed.extend(self.change(original, original.visibility, true));
             }
         }
         if a.msg_type != MsgType::Cancel {
             self.quota.check(&signer, a.sent)?;
         }
-        Ok(changed)
+        Ok((changed, replaced))
+    }
+
+    /// `id` and the held votes, reports and reactions about it.
+    pub(super) fn with_children(&self, id: MessageId) -> Vec<MessageId> {
+        let mut ids = vec![id];
+        if let Some(m) = self.alerts.get(&id) {
+            ids.extend(m.votes.iter().map(|v| v.id));
+            ids.extend(m.reports.iter().map(|r| r.id));
+            ids.extend(m.reaction_ids.iter().copied());
+        }
+        ids
+    }
+
+    /// One cancel per original: the earliest by (`sent`, id) holds, on every
+    /// node whatever the arrival order. Returns the held cancel this one
+    /// replaces, or `already_cancelled` if the held one is earlier.
+    pub(super) fn cancel_decision(
+        &self,
+        original: &AlertMeta,
+        sent: u64,
+        id: MessageId,
+    ) -> Result<Option<MessageId>, IgnoreReason> {
+        let Some(held) = original.cancelled_by else { return Ok(None) };
+        let held_sent = self.alerts.get(&held).map_or(0, |c| c.sent);
+        if (held_sent, held) <= (sent, id) {
+            return Err(IgnoreReason::AlreadyCancelled);
+        }
+        Ok(Some(held))
     }
 
     fn check_join(&self, env: &Envelope, j: &Join) -> Result<(), Refusal> {
@@ -263,12 +307,24 @@ impl Ledger {
         (from != to).then_some(StateChange { alert: m.id, sent: m.sent, from, to })
     }
 
-    /// The alert's visibility once `record` is counted.
-    pub(super) fn vote_effect(&self, target: &AlertMeta, record: &VoteRecord) -> (Visibility, Option<StateChange>) {
-        let mut votes = target.votes.clone();
+    /// One live vote per moderator per alert: the latest by (`sent`, id),
+    /// so a tie goes to the larger id. Returns the alert's visibility once
+    /// `record` replaces the moderator's earlier vote (also returned), or
+    /// `superseded` if the moderator's live vote is later.
+    pub(super) fn vote_effect(
+        &self,
+        target: &AlertMeta,
+        record: &VoteRecord,
+    ) -> Result<(Visibility, Option<StateChange>, Option<MessageId>), IgnoreReason> {
+        let live = target.votes.iter().find(|v| v.moderator == record.moderator);
+        if live.is_some_and(|v| (v.sent, v.id) > (record.sent, record.id)) {
+            return Err(IgnoreReason::Superseded);
+        }
+        let replaced = live.map(|v| v.id);
+        let mut votes: Vec<VoteRecord> = target.votes.iter().filter(|v| Some(v.id) != replaced).cloned().collect();
         votes.push(record.clone());
         let visibility = moderation::tally(&votes, self.roster()).visibility;
-        (visibility, self.change(target, visibility, target.cancelled_by.is_some()))
+        Ok((visibility, self.change(target, visibility, target.cancelled_by.is_some()), replaced))
     }
 
     /// Membership with one more revocation signature, and the alerts of the

@@ -50,6 +50,12 @@ pub const KEY_CACHE_CAPACITY: usize = 4096;
 /// Longest invite validity.
 pub const MAX_INVITE_LIFETIME_SECS: u64 = 30 * 86_400;
 
+/// Roster signatures one moderator may have on one version: a moderator
+/// may sign a few competing proposals (add A, add B, change the quorum)
+/// while only one applies per version; more is flooding, and every
+/// signature is replayed by the roster fold.
+pub const MAX_ROSTER_SIGNATURES_PER_VERSION: usize = 4;
+
 /// Caps on text fields, in bytes. The description cap comes from the charter.
 pub mod caps {
     /// Event type.

@@ -110,6 +110,10 @@ pub struct Accepted {
     pub payload: Payload,
     /// Alerts whose [`AlertState`] changed because of it.
     pub changed: Vec<StateChange>,
+    /// Held messages it replaces (a moderator's older vote, a later cancel
+    /// of the same alert, a join that lost its invite): the ledger forgot
+    /// them; the store deletes them.
+    pub superseded: Vec<MessageId>,
 }
 
 /// An alert moving from one state to another.

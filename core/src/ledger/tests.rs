@@ -453,3 +453,49 @@ proptest! {
         prop_assert_eq!(reference.audit(&alert.id()), shuffled.audit(&alert.id()));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Cancels and repeated votes: whatever the arrival order, every node
+    /// holds the same cancel, the same live votes and the same state.
+    #[test]
+    fn cancels_and_live_votes_converge_in_any_order(
+        cancels in prop::collection::vec(1u64..30, 1..5),
+        votes in prop::collection::vec((0usize..3, any::<bool>(), 1u64..30), 0..8),
+        seed in any::<u64>(),
+    ) {
+        let (f, mut reference) = fixture().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let original = alert_env(&f, &f.founders[0], f.alert(T0, "Tree"));
+        let mut frames = vec![original.to_bytes()];
+        for dt in &cancels {
+            frames.push(alert_env(&f, &f.founders[0], f.follow_up(original.id(), MsgType::Cancel, T0 + dt)).to_bytes());
+        }
+        for (m, hide, dt) in &votes {
+            let d = if *hide { Decision::Hide } else { Decision::Restore };
+            frames.push(f.vote(&f.founders[*m], original.id(), d, T0 + dt).to_bytes());
+        }
+        for fr in &frames {
+            reference.ingest(fr, T0 + 60);
+        }
+        let mut order: Vec<usize> = (0..frames.len()).collect();
+        for i in (1..order.len()).rev() {
+            let j = ((seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64)) >> 33) as usize % (i + 1);
+            order.swap(i, j);
+        }
+        let mut shuffled = Ledger::new(f.charter.clone());
+        for i in order {
+            shuffled.ingest(&frames[i], T0 + 60);
+        }
+        let a = reference.alert(&original.id()).ok_or_else(|| TestCaseError::fail("alert"))?;
+        let b = shuffled.alert(&original.id()).ok_or_else(|| TestCaseError::fail("alert"))?;
+        prop_assert_eq!(a.cancelled_by, b.cancelled_by);
+        let ids = |m: &AlertMeta| { let mut v: Vec<MessageId> = m.votes.iter().map(|v| v.id).collect(); v.sort(); v };
+        prop_assert_eq!(ids(a), ids(b));
+        prop_assert!(a.votes.len() <= 3);
+        prop_assert_eq!(reference.state(&original.id()), shuffled.state(&original.id()));
+        prop_assert_eq!(reference.audit(&original.id()), shuffled.audit(&original.id()));
+        let held = |l: &Ledger| { let mut v: Vec<MessageId> = l.alerts().map(|m| m.id).collect(); v.sort(); v };
+        prop_assert_eq!(held(&reference), held(&shuffled));
+    }
+}

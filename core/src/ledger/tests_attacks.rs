@@ -110,3 +110,103 @@ fn a_forged_copy_of_a_tombstoned_alert_is_rejected() -> TestResult {
     assert_eq!(l.ingest(&env.to_bytes(), later).verdict, Verdict::Ignore(IgnoreReason::Duplicate));
     Ok(())
 }
+
+fn cancel(f: &HoodFixture, original: crate::ids::MessageId, sent: u64) -> Envelope {
+    Payload::Alert(f.follow_up(original, crate::message::MsgType::Cancel, sent)).seal(&f.founders[0])
+}
+
+#[test]
+fn one_cancel_per_original_the_earliest_wins() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let original = alert(&f, 0, T0, "Dog lost");
+    assert_eq!(l.ingest(&original.to_bytes(), T0).verdict, Verdict::Accept);
+    let late = cancel(&f, original.id(), T0 + 20);
+    let early = cancel(&f, original.id(), T0 + 10);
+    assert_eq!(l.ingest(&late.to_bytes(), T0 + 20).verdict, Verdict::Accept);
+    // The earlier one replaces it; the later one is forgotten so the held
+    // set is the same as on a node that saw them in the other order.
+    let out = l.ingest(&early.to_bytes(), T0 + 21);
+    assert_eq!(out.verdict, Verdict::Accept);
+    assert_eq!(out.accepted[0].superseded, vec![late.id()]);
+    assert!(!l.is_seen(&late.id()));
+    assert_eq!(l.ingest(&late.to_bytes(), T0 + 22).verdict, Verdict::Ignore(IgnoreReason::AlreadyCancelled));
+    for i in 0..50 {
+        let more = cancel(&f, original.id(), T0 + 11 + i);
+        assert_eq!(l.ingest(&more.to_bytes(), T0 + 70).verdict, Verdict::Ignore(IgnoreReason::AlreadyCancelled));
+    }
+    let cancels = l.alerts().filter(|m| m.msg_type == crate::message::MsgType::Cancel).count();
+    assert_eq!(cancels, 1, "one cancel held per original");
+    assert_eq!(l.alert(&original.id()).and_then(|m| m.cancelled_by), Some(early.id()));
+    assert_eq!(l.state(&original.id()), Some(AlertState::Cancelled));
+    Ok(())
+}
+
+#[test]
+fn restoring_two_cancels_or_two_votes_gives_the_live_state() -> TestResult {
+    let (f, mut live) = fixture()?;
+    let original = alert(&f, 0, T0, "Dog lost");
+    let c1 = cancel(&f, original.id(), T0 + 10);
+    let c2 = cancel(&f, original.id(), T0 + 20);
+    let v1 = f.vote(&f.founders[1], original.id(), Decision::Hide, T0 + 5);
+    let v2 = f.vote(&f.founders[1], original.id(), Decision::Restore, T0 + 6);
+    for e in [&original, &c2, &v2, &c1, &v1] {
+        live.ingest(&e.to_bytes(), T0 + 30);
+    }
+    let mut restored = Ledger::new(f.charter.clone());
+    // A store that kept both halves (e.g. a crash before the delete), in store order.
+    for e in [&original, &c1, &c2, &v1, &v2] {
+        restored.restore(e)?;
+    }
+    for l in [&live, &restored] {
+        let m = l.alert(&original.id()).ok_or("alert")?;
+        assert_eq!(m.cancelled_by, Some(c1.id()));
+        assert_eq!(m.votes.iter().map(|v| v.id).collect::<Vec<_>>(), vec![v2.id()]);
+        assert!(l.alert(&c2.id()).is_none());
+    }
+    Ok(())
+}
+
+#[test]
+fn a_moderator_keeps_one_live_vote_per_alert() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let a = alert(&f, 0, T0, "Tree");
+    assert_eq!(l.ingest(&a.to_bytes(), T0).verdict, Verdict::Accept);
+    let mut last = None;
+    for i in 0..40u64 {
+        let d = if i % 2 == 0 { Decision::Hide } else { Decision::Restore };
+        let v = f.vote(&f.founders[1], a.id(), d, T0 + 1 + i);
+        assert_eq!(l.ingest(&v.to_bytes(), T0 + 60).verdict, Verdict::Accept);
+        last = Some(v);
+    }
+    let old = f.vote(&f.founders[1], a.id(), Decision::Hide, T0);
+    assert_eq!(l.ingest(&old.to_bytes(), T0 + 60).verdict, Verdict::Ignore(IgnoreReason::Superseded));
+    let m = l.alert(&a.id()).ok_or("alert")?;
+    assert_eq!(m.votes.len(), 1, "at most one vote per moderator");
+    assert_eq!(m.votes[0].id, last.ok_or("vote")?.id());
+    for k in &f.founders {
+        l.ingest(&f.vote(k, a.id(), Decision::Hide, T0 + 100).to_bytes(), T0 + 100);
+    }
+    assert!(l.alert(&a.id()).is_some_and(|m| m.votes.len() <= l.roster().moderators.len()));
+    assert_eq!(l.state(&a.id()), Some(AlertState::Hidden));
+    Ok(())
+}
+
+#[test]
+fn roster_changes_beyond_the_next_version_and_over_the_cap_are_ignored() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let key = |n: u8| crate::keys::AuthorKey::from_secret(&[n; 32]).public();
+    let m = &f.founders[0];
+    let far = f.roster_change(m, 2, crate::message::RosterOp::AddModerator(key(9)), T0);
+    assert_eq!(l.ingest(&far.to_bytes(), T0).verdict, Verdict::Ignore(IgnoreReason::RosterTooFarAhead));
+    for n in 0..MAX_ROSTER_SIGNATURES_PER_VERSION as u8 {
+        let next = f.roster_change(m, 1, crate::message::RosterOp::AddModerator(key(10 + n)), T0);
+        assert_eq!(l.ingest(&next.to_bytes(), T0).verdict, Verdict::Accept, "the next version is kept");
+    }
+    let over = f.roster_change(m, 1, crate::message::RosterOp::AddModerator(key(99)), T0);
+    assert_eq!(l.ingest(&over.to_bytes(), T0).verdict, Verdict::Ignore(IgnoreReason::RosterSignatureCap));
+    // Another moderator still signs.
+    let other = f.roster_change(&f.founders[1], 1, crate::message::RosterOp::AddModerator(key(99)), T0);
+    assert_eq!(l.ingest(&other.to_bytes(), T0).verdict, Verdict::Accept);
+    assert_eq!(l.roster_book().signatures().len(), MAX_ROSTER_SIGNATURES_PER_VERSION + 1);
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! The attack review's findings against the rules a member can abuse, each
+//! driven through the ledger's public API with exact instants.
+
+use super::*;
+use crate::envelope::Envelope;
+use crate::message::{Decision, Payload};
+use crate::testkit::HoodFixture;
+use crate::verdict::{IgnoreReason, RejectReason, Verdict};
+use prost::Message as _;
+use stoop_proto::v1 as pb;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const T0: u64 = 1_800_000_000;
+
+fn fixture() -> Result<(HoodFixture, Ledger), Box<dyn std::error::Error>> {
+    let f = HoodFixture::new(3, 2)?;
+    let ledger = Ledger::new(f.charter.clone());
+    Ok((f, ledger))
+}
+
+fn alert(f: &HoodFixture, n: usize, sent: u64, headline: &str) -> Envelope {
+    Payload::Alert(f.alert(sent, headline)).seal(&f.founders[n])
+}
+
+/// The same frame with another signature (a forged copy).
+fn forged(env: &Envelope) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let mut p = pb::Envelope::decode(env.to_bytes().as_slice())?;
+    p.signature[5] ^= 0x40;
+    Ok(p.encode_to_vec())
+}
+
+#[test]
+fn a_failed_persist_leaves_no_trace_and_a_retry_is_accepted() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let env = alert(&f, 0, T0, "Tree down");
+    let mut calls = 0;
+    let out = l.ingest_with(&env.to_bytes(), T0, &mut |_| {
+        calls += 1;
+        false
+    });
+    assert_eq!(calls, 1);
+    assert_eq!(out.verdict, Verdict::Ignore(IgnoreReason::StoreUnavailable));
+    assert!(out.accepted.is_empty());
+    assert!(!l.is_seen(&env.id()), "not recorded as seen");
+    assert!(l.alert(&env.id()).is_none());
+    assert_eq!(l.quota().remaining(&f.founders[0].public(), T0), f.charter.charter().quotas.per_hour);
+    // The retry with a working store is accepted.
+    let mut stored = Vec::new();
+    let out = l.ingest_with(&env.to_bytes(), T0 + 1, &mut |a| {
+        stored.push(a.envelope.id());
+        true
+    });
+    assert_eq!(out.verdict, Verdict::Accept);
+    assert_eq!(stored, vec![env.id()]);
+    assert!(l.is_seen(&env.id()));
+    Ok(())
+}
+
+#[test]
+fn a_released_message_whose_persist_fails_is_dropped_but_the_trigger_stays() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let env = alert(&f, 0, T0, "Tree down");
+    let vote = f.vote(&f.founders[1], env.id(), Decision::Hide, T0 + 1);
+    assert_eq!(l.ingest(&vote.to_bytes(), T0).verdict, Verdict::Ignore(IgnoreReason::Pending));
+    // The alert persists, the released vote does not.
+    let out = l.admit_with(env.clone(), T0 + 2, &mut |a| a.envelope.id() == env.id());
+    assert_eq!(out.verdict, Verdict::Accept);
+    assert_eq!(out.accepted.len(), 1, "the alert stays committed");
+    assert!(l.is_seen(&env.id()));
+    assert!(!l.is_seen(&vote.id()), "the vote is neither held nor pending");
+    assert!(l.alert(&env.id()).is_some_and(|m| m.votes.is_empty()));
+    // Sync brings the vote again: accepted.
+    assert_eq!(l.ingest(&vote.to_bytes(), T0 + 3).verdict, Verdict::Accept);
+    Ok(())
+}
+
+#[test]
+fn a_forged_copy_of_a_held_message_is_rejected_and_a_re_send_ignored() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let env = alert(&f, 0, T0, "Tree down");
+    assert_eq!(l.ingest(&env.to_bytes(), T0).verdict, Verdict::Accept);
+    let bad = l.ingest(&forged(&env)?, T0);
+    assert_eq!(bad.verdict.code(), "bad_signature", "a forged copy costs its sender");
+    assert_eq!(l.ingest(&env.to_bytes(), T0).verdict, Verdict::Ignore(IgnoreReason::Duplicate));
+    // Pending messages are held too.
+    let other = alert(&f, 1, T0, "Not here yet");
+    let vote = f.vote(&f.founders[2], other.id(), Decision::Hide, T0);
+    assert_eq!(l.ingest(&vote.to_bytes(), T0).verdict, Verdict::Ignore(IgnoreReason::Pending));
+    assert_eq!(l.ingest(&forged(&vote)?, T0).verdict.code(), "bad_signature");
+    assert_eq!(l.ingest(&vote.to_bytes(), T0).verdict, Verdict::Ignore(IgnoreReason::Duplicate));
+    // The local API path (already-opened envelopes) gives the same verdicts.
+    let reopened = Envelope::decode_unverified(&forged(&env)?)?;
+    assert_eq!(l.admit(reopened, T0).verdict.code(), "bad_signature");
+    assert_eq!(l.admit(env.clone(), T0).verdict, Verdict::Ignore(IgnoreReason::Duplicate));
+    Ok(())
+}
+
+#[test]
+fn a_forged_copy_of_a_tombstoned_alert_is_rejected() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let env = alert(&f, 0, T0, "Tree down");
+    assert_eq!(l.ingest(&env.to_bytes(), T0).verdict, Verdict::Accept);
+    let later = T0 + 6 * 3600 + l.charter().retention_secs + 1;
+    assert_eq!(l.collect_garbage(later).alerts.len(), 1);
+    assert_eq!(
+        l.ingest(&forged(&env)?, later).verdict,
+        Verdict::Reject(RejectReason::Signature(crate::keys::KeyError::BadSignature))
+    );
+    assert_eq!(l.ingest(&env.to_bytes(), later).verdict, Verdict::Ignore(IgnoreReason::Duplicate));
+    Ok(())
+}
+
+fn cancel(f: &HoodFixture, original: crate::ids::MessageId, sent: u64) -> Envelope {
+    Payload::Alert(f.follow_up(original, crate::message::MsgType::Cancel, sent)).seal(&f.founders[0])
+}
+
+#[test]
+fn one_cancel_per_original_the_earliest_wins() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let original = alert(&f, 0, T0, "Dog lost");
+    assert_eq!(l.ingest(&original.to_bytes(), T0).verdict, Verdict::Accept);
+    let late = cancel(&f, original.id(), T0 + 20);
+    let early = cancel(&f, original.id(), T0 + 10);
+    assert_eq!(l.ingest(&late.to_bytes(), T0 + 20).verdict, Verdict::Accept);
+    // The earlier one replaces it; the later one is forgotten so the held
+    // set is the same as on a node that saw them in the other order.
+    let out = l.ingest(&early.to_bytes(), T0 + 21);
+    assert_eq!(out.verdict, Verdict::Accept);
+    assert_eq!(out.accepted[0].superseded, vec![late.id()]);
+    assert!(!l.is_seen(&late.id()));
+    assert_eq!(l.ingest(&late.to_bytes(), T0 + 22).verdict, Verdict::Ignore(IgnoreReason::AlreadyCancelled));
+    for i in 0..50 {
+        let more = cancel(&f, original.id(), T0 + 11 + i);
+        assert_eq!(l.ingest(&more.to_bytes(), T0 + 70).verdict, Verdict::Ignore(IgnoreReason::AlreadyCancelled));
+    }
+    let cancels = l.alerts().filter(|m| m.msg_type == crate::message::MsgType::Cancel).count();
+    assert_eq!(cancels, 1, "one cancel held per original");
+    assert_eq!(l.alert(&original.id()).and_then(|m| m.cancelled_by), Some(early.id()));
+    assert_eq!(l.state(&original.id()), Some(AlertState::Cancelled));
+    Ok(())
+}
+
+#[test]
+fn restoring_two_cancels_or_two_votes_gives_the_live_state() -> TestResult {
+    let (f, mut live) = fixture()?;
+    let original = alert(&f, 0, T0, "Dog lost");
+    let c1 = cancel(&f, original.id(), T0 + 10);
+    let c2 = cancel(&f, original.id(), T0 + 20);
+    let v1 = f.vote(&f.founders[1], original.id(), Decision::Hide, T0 + 5);
+    let v2 = f.vote(&f.founders[1], original.id(), Decision::Restore, T0 + 6);
+    for e in [&original, &c2, &v2, &c1, &v1] {
+        live.ingest(&e.to_bytes(), T0 + 30);
+    }
+    let mut restored = Ledger::new(f.charter.clone());
+    // A store that kept both halves (e.g. a crash before the delete), in store order.
+    for e in [&original, &c1, &c2, &v1, &v2] {
+        restored.restore(e)?;
+    }
+    for l in [&live, &restored] {
+        let m = l.alert(&original.id()).ok_or("alert")?;
+        assert_eq!(m.cancelled_by, Some(c1.id()));
+        assert_eq!(m.votes.iter().map(|v| v.id).collect::<Vec<_>>(), vec![v2.id()]);
+        assert!(l.alert(&c2.id()).is_none());
+    }
+    Ok(())
+}
+
+#[test]
+fn a_moderator_keeps_one_live_vote_per_alert() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let a = alert(&f, 0, T0, "Tree");
+    assert_eq!(l.ingest(&a.to_bytes(), T0).verdict, Verdict::Accept);
+    let mut last = None;
+    for i in 0..40u64 {
+        let d = if i % 2 == 0 { Decision::Hide } else { Decision::Restore };
+        let v = f.vote(&f.founders[1], a.id(), d, T0 + 1 + i);
+        assert_eq!(l.ingest(&v.to_bytes(), T0 + 60).verdict, Verdict::Accept);
+        last = Some(v);
+    }
+    let old = f.vote(&f.founders[1], a.id(), Decision::Hide, T0);
+    assert_eq!(l.ingest(&old.to_bytes(), T0 + 60).verdict, Verdict::Ignore(IgnoreReason::Superseded));
+    let m = l.alert(&a.id()).ok_or("alert")?;
+    assert_eq!(m.votes.len(), 1, "at most one vote per moderator");
+    assert_eq!(m.votes[0].id, last.ok_or("vote")?.id());
+    for k in &f.founders {
+        l.ingest(&f.vote(k, a.id(), Decision::Hide, T0 + 100).to_bytes(), T0 + 100);
+    }
+    assert!(l.alert(&a.id()).is_some_and(|m| m.votes.len() <= l.roster().moderators.len()));
+    assert_eq!(l.state(&a.id()), Some(AlertState::Hidden));
+    Ok(())
+}
+
+#[test]
+fn roster_changes_beyond_the_next_version_and_over_the_cap_are_ignored() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let key = |n: u8| crate::keys::AuthorKey::from_secret(&[n; 32]).public();
+    let m = &f.founders[0];
+    let far = f.roster_change(m, 2, crate::message::RosterOp::AddModerator(key(9)), T0);
+    assert_eq!(l.ingest(&far.to_bytes(), T0).verdict, Verdict::Ignore(IgnoreReason::RosterTooFarAhead));
+    for n in 0..MAX_ROSTER_SIGNATURES_PER_VERSION as u8 {
+        let next = f.roster_change(m, 1, crate::message::RosterOp::AddModerator(key(10 + n)), T0);
+        assert_eq!(l.ingest(&next.to_bytes(), T0).verdict, Verdict::Accept, "the next version is kept");
+    }
+    let over = f.roster_change(m, 1, crate::message::RosterOp::AddModerator(key(99)), T0);
+    assert_eq!(l.ingest(&over.to_bytes(), T0).verdict, Verdict::Ignore(IgnoreReason::RosterSignatureCap));
+    // Another moderator still signs.
+    let other = f.roster_change(&f.founders[1], 1, crate::message::RosterOp::AddModerator(key(99)), T0);
+    assert_eq!(l.ingest(&other.to_bytes(), T0).verdict, Verdict::Accept);
+    assert_eq!(l.roster_book().signatures().len(), MAX_ROSTER_SIGNATURES_PER_VERSION + 1);
+    Ok(())
+}

@@ -463,8 +463,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
         let store = Store::open(&cfg).map_err(|source| RunError::Store { node: i, source })?;
         let (mut replica, _) = Replica::create(store, hood.fixture.charter.clone())
             .map_err(|source| RunError::Store { node: i, source })?;
-        let outcomes =
-            replica.ingest_batch(&hood.membership, setup_unix).map_err(|source| RunError::Store { node: i, source })?;
+        let outcomes = replica.ingest_batch(&hood.membership, setup_unix);
         for (frame, o) in outcomes.iter().enumerate() {
             if !matches!(o.verdict, stoop_core::verdict::Verdict::Accept) {
                 return Err(RunError::Membership { node: i, frame, why: format!("{:?}", o.verdict) });

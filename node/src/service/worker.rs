@@ -19,7 +19,7 @@ use crate::core::keys::AuthorKey;
 use crate::core::ledger::{Accepted, AlertState, Outcome};
 use crate::core::message::Payload;
 use crate::core::sync::PAGE_LIMIT;
-use crate::core::verdict::{IgnoreReason, Verdict};
+use crate::core::verdict::Verdict;
 use crate::replica::{PublishError, Replica};
 use crate::store::StoreError;
 
@@ -205,42 +205,21 @@ impl Worker {
 
     /// Validates and stores one frame from the network.
     fn ingest(&mut self, bytes: &[u8], now: u64, origin: Origin) -> Outcome {
-        match self.replica.ingest(bytes, now) {
-            Ok(outcome) => {
-                self.record(origin, &outcome);
-                self.announce(&outcome.accepted);
-                outcome
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "store write failed; message dropped (sync will refetch it)");
-                let outcome = Outcome {
-                    id: None,
-                    kind: None,
-                    verdict: Verdict::Ignore(IgnoreReason::StoreUnavailable),
-                    accepted: Vec::new(),
-                };
-                self.record(origin, &outcome);
-                outcome
-            }
-        }
+        let outcome = self.replica.ingest(bytes, now);
+        self.record(origin, &outcome);
+        self.announce(&outcome.accepted);
+        outcome
     }
 
-    /// Validates and stores a page of frames (sync) with one store pass;
-    /// returns what was accepted (empty if the store failed).
+    /// Validates and stores a page of frames (sync); returns what was
+    /// accepted.
     fn ingest_batch(&mut self, frames: &[Vec<u8>], now: u64, origin: Origin) -> Vec<Accepted> {
-        match self.replica.ingest_batch(frames, now) {
-            Ok(outcomes) => {
-                for o in &outcomes {
-                    self.record(origin, o);
-                    self.announce(&o.accepted);
-                }
-                outcomes.into_iter().flat_map(|o| o.accepted).collect()
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "store write failed during sync");
-                Vec::new()
-            }
+        let outcomes = self.replica.ingest_batch(frames, now);
+        for o in &outcomes {
+            self.record(origin, o);
+            self.announce(&o.accepted);
         }
+        outcomes.into_iter().flat_map(|o| o.accepted).collect()
     }
 
     fn after_publish(&self, result: Result<Envelope, PublishError>) -> Result<Envelope, PublishError> {

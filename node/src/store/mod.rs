@@ -141,6 +141,9 @@ pub struct Store {
     by_ref: sled::Tree,
     by_state: sled::Tree,
     tombstones: sled::Tree,
+    /// Test switch: every write fails while set (see [`Store::fail_writes`]).
+    #[cfg(any(test, feature = "fault-injection"))]
+    fail_writes: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn time_key(sent: u64, id: &MessageId) -> [u8; 40] {
@@ -245,6 +248,8 @@ impl Store {
             by_ref: db.open_tree("by_ref")?,
             by_state: db.open_tree("by_state")?,
             tombstones: db.open_tree("tombstones")?,
+            #[cfg(any(test, feature = "fault-injection"))]
+            fail_writes: Default::default(),
             db,
         };
         match store.meta.get("schema_version")? {
@@ -259,6 +264,21 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// Makes every later write and flush fail (until called with `false`),
+    /// as a full or failing disk would: for tests of what a node does then.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn fail_writes(&self, fail: bool) {
+        self.fail_writes.store(fail, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        #[cfg(any(test, feature = "fault-injection"))]
+        if self.fail_writes.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Io("injected write failure".into()));
+        }
+        Ok(())
     }
 
     /// The hood this store belongs to, if any.
@@ -289,6 +309,7 @@ impl Store {
 
     /// Sets a node-level value.
     pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.writable()?;
         self.meta.insert(key, value)?;
         Ok(())
     }
@@ -299,6 +320,7 @@ impl Store {
         // Source of truth first, so a crash between the two leaves at worst a
         // message without index entries, which load_into repairs. Plain
         // inserts: sled's Batch costs more than it saves at these sizes.
+        self.writable()?;
         for a in accepted.clone() {
             self.messages.insert(a.envelope.id().as_bytes(), a.envelope.to_bytes())?;
         }
@@ -331,6 +353,7 @@ impl Store {
 
     /// Flushes everything written so far to disk; returns bytes flushed.
     pub fn flush(&self) -> Result<usize, StoreError> {
+        self.writable()?;
         Ok(self.db.flush()?)
     }
 
@@ -436,6 +459,7 @@ impl Store {
 
     /// Deletes what retention collected and writes the tombstones.
     pub fn remove_garbage(&self, garbage: &Garbage) -> Result<(), StoreError> {
+        self.writable()?;
         for (id, forget_after) in &garbage.alerts {
             self.tombstones.insert(id.as_bytes(), &forget_after.to_be_bytes())?;
             self.remove_message(id)?;
@@ -446,6 +470,7 @@ impl Store {
         for id in &garbage.forgotten {
             self.tombstones.remove(id.as_bytes())?;
         }
+
         Ok(())
     }
 

@@ -24,7 +24,7 @@ fn accepted_messages_survive_reopen_and_replays_stay_ignored() -> TestResult {
     {
         let (mut r, _) = Replica::create(open_at(dir.path())?, f.charter.clone())?;
         for env in [&alert, &vote1, &vote2] {
-            assert_eq!(r.ingest(&env.to_bytes(), T0 + 3)?.verdict, Verdict::Accept);
+            assert_eq!(r.ingest(&env.to_bytes(), T0 + 3).verdict, Verdict::Accept);
         }
         assert_eq!(r.store().state(&alert.id())?, Some(AlertState::Hidden));
         r.flush()?;
@@ -34,7 +34,7 @@ fn accepted_messages_survive_reopen_and_replays_stay_ignored() -> TestResult {
     assert_eq!(report.repaired, 0);
     assert_eq!(r.ledger().state(&alert.id()), Some(AlertState::Hidden), "hidden stays hidden after restart");
     for env in [&alert, &vote1] {
-        assert_eq!(r.ingest(&env.to_bytes(), T0 + 10)?.verdict, Verdict::Ignore(IgnoreReason::Duplicate));
+        assert_eq!(r.ingest(&env.to_bytes(), T0 + 10).verdict, Verdict::Ignore(IgnoreReason::Duplicate));
     }
     assert_eq!(r.store().related(&alert.id())?.len(), 2);
     Ok(())
@@ -104,7 +104,7 @@ fn pages_walk_every_message_in_signed_time_order() -> TestResult {
     let mut ids = Vec::new();
     for i in 0..25u64 {
         let env = Payload::Alert(f.alert(T0 + 25 - i, &format!("Alert {i}"))).seal(&f.founders[0]);
-        assert_eq!(r.ingest(&env.to_bytes(), T0 + 30)?.verdict, Verdict::Accept);
+        assert_eq!(r.ingest(&env.to_bytes(), T0 + 30).verdict, Verdict::Accept);
         ids.push((T0 + 25 - i, env.id()));
     }
     ids.sort();
@@ -135,8 +135,8 @@ fn retention_deletes_and_tombstones_survive_restart() -> TestResult {
     let later = T0 + 6 * 3600 + f.charter.charter().retention_secs + 1;
     {
         let (mut r, _) = Replica::create(open_at(dir.path())?, f.charter.clone())?;
-        r.ingest(&alert.to_bytes(), T0)?;
-        r.ingest(&vote.to_bytes(), T0 + 1)?;
+        r.ingest(&alert.to_bytes(), T0);
+        r.ingest(&vote.to_bytes(), T0 + 1);
         assert_eq!(r.collect_garbage(later)?, 1);
         assert!(r.store().get(&alert.id())?.is_none());
         assert!(r.store().get(&vote.id())?.is_none());
@@ -145,7 +145,7 @@ fn retention_deletes_and_tombstones_survive_restart() -> TestResult {
     }
     let (mut r, report) = Replica::open(open_at(dir.path())?)?;
     assert_eq!(report.tombstones, 1);
-    assert_eq!(r.ingest(&alert.to_bytes(), later)?.verdict, Verdict::Ignore(IgnoreReason::Duplicate));
+    assert_eq!(r.ingest(&alert.to_bytes(), later).verdict, Verdict::Ignore(IgnoreReason::Duplicate));
     Ok(())
 }
 

@@ -22,6 +22,7 @@ use stoop_node::net::{EventLoop, NetClient};
 use stoop_node::replica::{PublishError, Replica};
 use stoop_node::service::Node;
 use stoop_node::service::clock::Clock;
+use stoop_node::service::feed::FeedKind;
 use stoop_node::store::{Store, StoreConfig};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -288,9 +289,9 @@ fn spawn_collector(node: &Arc<Node>, shared: Arc<Shared>, i: usize) -> JoinHandl
                     let now = shared.now_ms();
                     let Ok(id) = MessageId::from_hex(&ev.id) else { continue };
                     let stats = &shared.nodes[i];
-                    if ev.event == "message" {
+                    if ev.event == FeedKind::Message {
                         stats.accept(*id.as_bytes(), now);
-                    } else if ev.event == "state" && ev.state == Some(stoop_core::ledger::AlertState::Hidden) {
+                    } else if ev.event == FeedKind::State && ev.state == Some(stoop_core::ledger::AlertState::Hidden) {
                         stats.hide(*id.as_bytes(), now);
                     }
                 }

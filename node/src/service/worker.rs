@@ -11,7 +11,7 @@ use stoop_proto::v1 as pb;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::clock::Clock;
-use super::feed::FeedEvent;
+use super::feed::{FeedEvent, FeedKind};
 use super::metrics::Metrics;
 use crate::core::envelope::{Envelope, Kind};
 use crate::core::ids::MessageId;
@@ -165,23 +165,9 @@ impl Worker {
 
     fn announce(&self, accepted: &[Accepted]) {
         for a in accepted {
-            let alert = crate::store::reference_of(&a.payload).map(|r| r.to_hex());
-            let state = matches!(a.payload, Payload::Alert(_)).then_some(AlertState::Visible);
-            let _ = self.events.send(FeedEvent {
-                event: "message",
-                kind: a.envelope.kind().name(),
-                id: a.envelope.id().to_hex(),
-                alert,
-                state,
-            });
+            let _ = self.events.send(FeedEvent::message(a));
             for c in &a.changed {
-                let _ = self.events.send(FeedEvent {
-                    event: "state",
-                    kind: Kind::Alert.name(),
-                    id: c.alert.to_hex(),
-                    alert: Some(c.alert.to_hex()),
-                    state: Some(c.to),
-                });
+                let _ = self.events.send(FeedEvent::state(c));
             }
         }
     }
@@ -230,8 +216,8 @@ impl Worker {
                 let payload = Payload::decode(env).ok();
                 let alert = payload.as_ref().and_then(crate::store::reference_of).map(|r| r.to_hex());
                 let _ = self.events.send(FeedEvent {
-                    event: "message",
-                    kind: env.kind().name(),
+                    event: FeedKind::Message,
+                    kind: env.kind(),
                     id: env.id().to_hex(),
                     state: matches!(payload, Some(Payload::Alert(_))).then_some(AlertState::Visible),
                     alert: alert.clone(),
@@ -240,8 +226,8 @@ impl Worker {
                     && let Some(state) = self.replica.ledger().state(&a)
                 {
                     let _ = self.events.send(FeedEvent {
-                        event: "state",
-                        kind: "alert",
+                        event: FeedKind::State,
+                        kind: Kind::Alert,
                         id: a.to_hex(),
                         alert: Some(a.to_hex()),
                         state: Some(state),

@@ -29,6 +29,15 @@ pub enum PublishError {
 }
 
 impl PublishError {
+    /// The verdict class for metrics: `reject` or `ignore` (a post that
+    /// could not be stored is ignored, as the ledger's `store_unavailable`).
+    pub fn verdict(&self) -> &'static str {
+        match self {
+            PublishError::Rejected(_) => "reject",
+            PublishError::Ignored(_) | PublishError::Store(_) | PublishError::Stopped => "ignore",
+        }
+    }
+
     /// Stable snake_case reason for API error bodies and exit messages.
     pub fn code(&self) -> &'static str {
         match self {

@@ -39,6 +39,9 @@ use crate::store::StoreError;
 
 pub use self::worker::Origin;
 
+#[cfg(test)]
+mod tests;
+
 /// Work items waiting for the replica thread. Gossip beyond this is
 /// ignored (counted as `busy`) rather than queued: at roughly 0.1 ms per
 /// frame (one signature check and a sled insert) 256 items are a few tens

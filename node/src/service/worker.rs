@@ -140,12 +140,17 @@ impl Worker {
                 let _ = reply.send(self.ingest(&bytes, now, Origin::Local));
             }
             Work::Publish { payload, now, reply } => {
-                let result = self.replica.publish(&payload, &self.author, now);
-                let _ = reply.send(self.after_publish(result));
+                let env = payload.seal(&self.author);
+                let kind = Some(env.kind());
+                let result = self.replica.publish_sealed(env, now);
+                let _ = reply.send(self.after_publish(kind, result));
             }
             Work::PublishSigned { bytes, now, reply } => {
+                // The kind is known before admission, so a refusal is
+                // counted under it (unknown only if the frame does not decode).
+                let kind = Envelope::decode_unverified(&bytes).ok().map(|e| e.kind());
                 let result = self.replica.publish_signed(&bytes, now);
-                let _ = reply.send(self.after_publish(result));
+                let _ = reply.send(self.after_publish(kind, result));
             }
             Work::Read(query) => query(&self.replica),
             Work::SetLastSync(at) => {
@@ -208,11 +213,15 @@ impl Worker {
         outcomes.into_iter().flat_map(|o| o.accepted).collect()
     }
 
-    fn after_publish(&self, result: Result<Envelope, PublishError>) -> Result<Envelope, PublishError> {
-        let kind = |e: &Envelope| e.kind().name();
+    fn after_publish(
+        &self,
+        kind: Option<Kind>,
+        result: Result<Envelope, PublishError>,
+    ) -> Result<Envelope, PublishError> {
+        let kind = kind.map_or("unknown", Kind::name);
         match &result {
             Ok(env) => {
-                self.metrics.record("local", kind(env), "accept", "accept");
+                self.metrics.record(Origin::Local.label(), kind, "accept", "accept");
                 let payload = Payload::decode(env).ok();
                 let alert = payload.as_ref().and_then(crate::store::reference_of).map(|r| r.to_hex());
                 let _ = self.events.send(FeedEvent {
@@ -234,7 +243,7 @@ impl Worker {
                     });
                 }
             }
-            Err(e) => self.metrics.record("local", "unknown", "refuse", e.code()),
+            Err(e) => self.metrics.record(Origin::Local.label(), kind, e.verdict(), e.code()),
         }
         result
     }

@@ -9,23 +9,25 @@
 //! Trees and keys (integers big-endian so keys sort by them):
 //! - `meta`: `schema_version` -> u32, `charter` -> SignedCharter bytes
 //! - `messages`: id -> envelope bytes
-//! - `by_time`: sent(8) id(32) -> kind(1)
-//! - `by_author`: author(32) sent(8) id(32) -> kind(1)
-//! - `by_ref`: alert id(32) child id(32) -> kind(1)
-//! - `by_state`: state(1) sent(8) id(32) -> () (the ledger owns the state;
-//!   this index lets feeds list by state without scanning)
+//! - `by_time`: sent(8) id(32) -> kind(1) (what sync pages walk)
 //! - `tombstones`: alert id(32) -> forget_after(8)
+//!
+//! Schema 1 also kept `by_author`, `by_ref` and `by_state` indexes that
+//! nothing read (the ledger answers those questions from memory); opening a
+//! schema 1 store deletes them and moves it to schema 2.
 
 use std::path::{Path, PathBuf};
 
 use crate::core::charter::{CharterError, SignedCharter};
 use crate::core::envelope::{Envelope, Kind};
 use crate::core::ids::MessageId;
-use crate::core::ledger::{Accepted, AlertState, Garbage, Ledger};
+use crate::core::ledger::{Accepted, Garbage, Ledger};
 use crate::core::message::Payload;
 
 /// On-disk layout version; bump with a migration when keys change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+/// Trees of schema 1 that schema 2 dropped.
+const DROPPED_IN_SCHEMA_2: [&str; 3] = ["by_author", "by_ref", "by_state"];
 /// Default sled page cache. sled's own default is 1 GiB, far past a home
 /// server's budget (BENCHMARKS.md P8: the whole node <= 48 MiB).
 pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
@@ -137,9 +139,6 @@ pub struct Store {
     meta: sled::Tree,
     messages: sled::Tree,
     by_time: sled::Tree,
-    by_author: sled::Tree,
-    by_ref: sled::Tree,
-    by_state: sled::Tree,
     tombstones: sled::Tree,
     /// Test switch: every write fails while set (see [`Store::fail_writes`]).
     #[cfg(any(test, feature = "fault-injection"))]
@@ -152,32 +151,6 @@ fn time_key(sent: u64, id: &MessageId) -> [u8; 40] {
     k[8..].copy_from_slice(id.as_bytes());
     k
 }
-
-fn author_key(author: &[u8; 32], sent: u64, id: &MessageId) -> [u8; 72] {
-    let mut k = [0u8; 72];
-    k[..32].copy_from_slice(author);
-    k[32..40].copy_from_slice(&sent.to_be_bytes());
-    k[40..].copy_from_slice(id.as_bytes());
-    k
-}
-
-fn pair_key(a: &MessageId, b: &MessageId) -> [u8; 64] {
-    let mut k = [0u8; 64];
-    k[..32].copy_from_slice(a.as_bytes());
-    k[32..].copy_from_slice(b.as_bytes());
-    k
-}
-
-fn state_key(state: AlertState, sent: u64, id: &MessageId) -> [u8; 41] {
-    let mut k = [0u8; 41];
-    k[0] = state.code();
-    k[1..9].copy_from_slice(&sent.to_be_bytes());
-    k[9..].copy_from_slice(id.as_bytes());
-    k
-}
-
-const ALL_STATES: [AlertState; 4] =
-    [AlertState::Visible, AlertState::Hidden, AlertState::Cancelled, AlertState::Withdrawn];
 
 /// The alert a message refers to (votes, reports, reactions, updates, cancels).
 pub fn reference_of(payload: &Payload) -> Option<MessageId> {
@@ -244,9 +217,6 @@ impl Store {
             meta: db.open_tree("meta")?,
             messages: db.open_tree("messages")?,
             by_time: db.open_tree("by_time")?,
-            by_author: db.open_tree("by_author")?,
-            by_ref: db.open_tree("by_ref")?,
-            by_state: db.open_tree("by_state")?,
             tombstones: db.open_tree("tombstones")?,
             #[cfg(any(test, feature = "fault-injection"))]
             fail_writes: Default::default(),
@@ -256,14 +226,27 @@ impl Store {
             None => {
                 store.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
             }
-            Some(v) => {
-                let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
-                if found != SCHEMA_VERSION {
-                    return Err(StoreError::Schema { found });
-                }
-            }
+            Some(v) => match v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0) {
+                SCHEMA_VERSION => {}
+                1 => store.migrate_from_1()?,
+                found => return Err(StoreError::Schema { found }),
+            },
         }
         Ok(store)
+    }
+
+    /// Schema 1 -> 2: deletes the indexes nothing read. The messages and
+    /// the trees that stay are the same, so this is all there is to it; a
+    /// crash halfway leaves version 1 and the next open drops the rest.
+    fn migrate_from_1(&self) -> Result<(), StoreError> {
+        for tree in DROPPED_IN_SCHEMA_2 {
+            self.db.drop_tree(tree)?;
+        }
+        self.db.flush()?;
+        self.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+        self.db.flush()?;
+        tracing::info!(from = 1, to = SCHEMA_VERSION, "store schema migrated");
+        Ok(())
     }
 
     /// Makes every later write and flush fail (until called with `false`),
@@ -324,31 +307,11 @@ impl Store {
         for a in accepted.clone() {
             self.messages.insert(a.envelope.id().as_bytes(), a.envelope.to_bytes())?;
         }
-        let mut changed = Vec::new();
         for a in accepted {
             let id = a.envelope.id();
-            let kind = [a.envelope.kind().code()];
-            let sent = a.payload.sent();
-            self.by_time.insert(&time_key(sent, &id)[..], &kind)?;
-            self.by_author.insert(&author_key(a.envelope.signer().as_bytes(), sent, &id)[..], &kind)?;
-            if let Some(r) = reference_of(&a.payload) {
-                self.by_ref.insert(&pair_key(&r, &id)[..], &kind)?;
-            }
-            if let Payload::Alert(alert) = &a.payload {
-                // A new alert starts visible; anything else arrives in `changed`.
-                self.by_state.insert(&state_key(AlertState::Visible, alert.sent, &id)[..], &[])?;
-            }
-            changed.extend(a.changed.iter().copied());
-        }
-        for change in changed {
-            self.by_state.remove(&state_key(change.from, change.sent, &change.alert)[..])?;
-            self.by_state.insert(&state_key(change.to, change.sent, &change.alert)[..], &[])?;
+            self.by_time.insert(&time_key(a.payload.sent(), &id)[..], &[a.envelope.kind().code()])?;
         }
         Ok(())
-    }
-
-    fn sent_of(&self, id: &MessageId) -> Result<Option<u64>, StoreError> {
-        Ok(self.envelope(id)?.and_then(|e| Payload::decode(&e).ok()).map(|p| p.sent()))
     }
 
     /// Flushes everything written so far to disk; returns bytes flushed.
@@ -365,58 +328,6 @@ impl Store {
     /// A stored message, decoded (it was verified when it arrived).
     pub fn envelope(&self, id: &MessageId) -> Result<Option<Envelope>, StoreError> {
         Ok(self.get(id)?.and_then(|b| Envelope::decode_unverified(&b).ok()))
-    }
-
-    /// The state the index files an alert under (the ledger owns the state;
-    /// this reads the index, for checks and repair).
-    pub fn state(&self, id: &MessageId) -> Result<Option<AlertState>, StoreError> {
-        let Some(sent) = self.sent_of(id)? else { return Ok(None) };
-        for state in ALL_STATES {
-            if self.by_state.contains_key(&state_key(state, sent, id)[..])? {
-                return Ok(Some(state));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Messages that refer to `alert` (votes, reports, reactions, updates, cancels).
-    pub fn related(&self, alert: &MessageId) -> Result<Vec<Envelope>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.by_ref.scan_prefix(alert.as_bytes()) {
-            let (k, _) = kv?;
-            if let Ok(child) = MessageId::from_slice(&k[32..])
-                && let Some(env) = self.envelope(&child)?
-            {
-                out.push(env);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Alert ids in `state`, newest first, signed at or after `since`.
-    pub fn alerts_in_state(&self, state: AlertState, since: u64, limit: usize) -> Result<Vec<MessageId>, StoreError> {
-        let start = state_key(state, since, &MessageId::MIN);
-        let end = state_key(state, u64::MAX, &MessageId::MAX);
-        let mut out = Vec::new();
-        for kv in self.by_state.range(&start[..]..=&end[..]).rev().take(limit) {
-            let (k, _) = kv?;
-            if let Ok(id) = MessageId::from_slice(&k[9..]) {
-                out.push(id);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Messages signed by `author`, oldest first.
-    pub fn by_author(&self, author: &[u8; 32], limit: usize) -> Result<Vec<MessageId>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.by_author.scan_prefix(author).take(limit) {
-            let (k, _) = kv?;
-            if let Ok(id) = MessageId::from_slice(&k[40..]) {
-                out.push(id);
-            }
-        }
-        Ok(out)
     }
 
     /// A page of every stored message ordered by (sent, id), starting after
@@ -470,6 +381,9 @@ impl Store {
         for id in &garbage.forgotten {
             self.tombstones.remove(id.as_bytes())?;
         }
+        for id in &garbage.invites {
+            self.remove_message(id)?;
+        }
 
         Ok(())
     }
@@ -477,22 +391,14 @@ impl Store {
     fn remove_message(&self, id: &MessageId) -> Result<(), StoreError> {
         let Some(env) = self.envelope(id)? else { return Ok(()) };
         if let Ok(payload) = Payload::decode(&env) {
-            let sent = payload.sent();
-            self.by_time.remove(&time_key(sent, id)[..])?;
-            self.by_author.remove(&author_key(env.signer().as_bytes(), sent, id)[..])?;
-            if let Some(r) = reference_of(&payload) {
-                self.by_ref.remove(&pair_key(&r, id)[..])?;
-            }
-            for state in ALL_STATES {
-                self.by_state.remove(&state_key(state, sent, id)[..])?;
-            }
+            self.by_time.remove(&time_key(payload.sent(), id)[..])?;
         }
         self.messages.remove(id.as_bytes())?;
         Ok(())
     }
 
     /// Rebuilds `ledger` from the stored messages and tombstones, repairing
-    /// index entries and alert states a crash may have left stale.
+    /// time index entries a crash may have left out.
     pub fn load_into(&self, ledger: &mut Ledger) -> Result<LoadReport, StoreError> {
         let mut report = LoadReport::default();
         let mut envelopes = Vec::with_capacity(self.messages.len());
@@ -519,30 +425,6 @@ impl Store {
             let kind = [env.kind().code()];
             if self.by_time.insert(&time_key(sent, &id)[..], &kind)?.is_none() {
                 report.repaired += 1;
-            }
-            if self.by_author.insert(&author_key(env.signer().as_bytes(), sent, &id)[..], &kind)?.is_none() {
-                report.repaired += 1;
-            }
-            if let Some(r) = reference_of(payload)
-                && self.by_ref.insert(&pair_key(&r, &id)[..], &kind)?.is_none()
-            {
-                report.repaired += 1;
-            }
-        }
-        // States are derived: make the index agree with the ledger.
-        for (env, payload) in &envelopes {
-            if env.kind() == Kind::Alert
-                && let Some(state) = ledger.state(&env.id())
-            {
-                {
-                    let (id, sent) = (env.id(), payload.sent());
-                    for other in ALL_STATES.into_iter().filter(|s| *s != state) {
-                        self.by_state.remove(&state_key(other, sent, &id)[..])?;
-                    }
-                    if self.by_state.insert(&state_key(state, sent, &id)[..], &[])?.is_none() {
-                        report.repaired += 1;
-                    }
-                }
             }
         }
         for kv in self.tombstones.iter() {

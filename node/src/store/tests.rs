@@ -1,6 +1,7 @@
 //! Store tests: reopen, replay after restart, crash repair, paging, retention.
 
 use super::*;
+use crate::core::ledger::AlertState;
 use crate::core::message::Decision;
 use crate::core::verdict::{IgnoreReason, Verdict};
 use crate::replica::{PublishError, Replica};
@@ -26,7 +27,7 @@ fn accepted_messages_survive_reopen_and_replays_stay_ignored() -> TestResult {
         for env in [&alert, &vote1, &vote2] {
             assert_eq!(r.ingest(&env.to_bytes(), T0 + 3).verdict, Verdict::Accept);
         }
-        assert_eq!(r.store().state(&alert.id())?, Some(AlertState::Hidden));
+        assert_eq!(r.ledger().state(&alert.id()), Some(AlertState::Hidden));
         r.flush()?;
     }
     let (mut r, report) = Replica::open(open_at(dir.path())?)?;
@@ -36,7 +37,7 @@ fn accepted_messages_survive_reopen_and_replays_stay_ignored() -> TestResult {
     for env in [&alert, &vote1] {
         assert_eq!(r.ingest(&env.to_bytes(), T0 + 10).verdict, Verdict::Ignore(IgnoreReason::Duplicate));
     }
-    assert_eq!(r.store().related(&alert.id())?.len(), 2);
+    assert!(r.store().get(&vote2.id())?.is_some());
     Ok(())
 }
 
@@ -88,9 +89,9 @@ fn indexes_lost_in_a_crash_are_repaired_on_open() -> TestResult {
     }
     let (r, report) = Replica::open(open_at(dir.path())?)?;
     assert_eq!(report.messages, 1);
-    assert_eq!(report.repaired, 3, "by_time, by_author and by_state were missing");
-    assert_eq!(r.store().state(&alert.id())?, Some(AlertState::Visible));
-    assert_eq!(r.store().alerts_in_state(AlertState::Visible, 0, 10)?, vec![alert.id()]);
+    assert_eq!(report.repaired, 1, "the by_time entry was missing");
+    assert_eq!(r.ledger().state(&alert.id()), Some(AlertState::Visible));
+    assert_eq!(r.store().page(0, None, 10)?.0, vec![alert.to_bytes()]);
     Ok(())
 }
 
@@ -169,5 +170,48 @@ fn publish_flushes_and_reports_named_refusals() -> TestResult {
     };
     let (r, _) = Replica::open(open_at(dir.path())?)?;
     assert!(r.ledger().alert(&id).is_some());
+    Ok(())
+}
+
+#[test]
+fn a_schema_1_store_loses_its_unused_indexes_and_keeps_its_messages() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let f = HoodFixture::new(1, 1)?;
+    let alert = Payload::Alert(f.alert(T0, "Tree down")).seal(&f.founders[0]);
+    {
+        // What schema 1 left: the same messages and time index, three more trees.
+        let (mut r, _) = Replica::create(open_at(dir.path())?, f.charter.clone())?;
+        assert_eq!(r.ingest(&alert.to_bytes(), T0).verdict, Verdict::Accept);
+        for tree in DROPPED_IN_SCHEMA_2 {
+            r.store().db.open_tree(tree)?.insert(alert.id().as_bytes(), &[1u8])?;
+        }
+        r.store().meta.insert("schema_version", &1u32.to_be_bytes())?;
+        r.flush()?;
+    }
+    let (r, report) = Replica::open(open_at(dir.path())?)?;
+    assert_eq!(report.messages, 1);
+    assert!(r.ledger().alert(&alert.id()).is_some());
+    assert_eq!(r.store().page(0, None, 10)?.0, vec![alert.to_bytes()]);
+    assert_eq!(r.store().meta_get("schema_version")?, Some(SCHEMA_VERSION.to_be_bytes().to_vec()));
+    let names = r.store().db.tree_names();
+    for tree in DROPPED_IN_SCHEMA_2 {
+        assert!(!names.iter().any(|n| n.as_ref() == tree.as_bytes()), "{tree} is still there");
+    }
+    Ok(())
+}
+
+#[test]
+fn expired_unused_invites_named_by_retention_are_deleted() -> TestResult {
+    let f = HoodFixture::new(1, 1)?;
+    let (mut r, _) = Replica::create(Store::open(&StoreConfig::temporary(1 << 20))?, f.charter.clone())?;
+    let (invite, _) = f.invite(&f.founders[0], T0, T0 + 60)?;
+    let alert = Payload::Alert(f.alert(T0, "Tree down")).seal(&f.founders[0]);
+    for env in [&invite, &alert] {
+        assert_eq!(r.ingest(&env.to_bytes(), T0).verdict, Verdict::Accept);
+    }
+    r.store().remove_garbage(&Garbage { invites: vec![invite.id()], ..Garbage::default() })?;
+    assert!(r.store().get(&invite.id())?.is_none());
+    assert!(r.store().get(&alert.id())?.is_some(), "only the invite goes");
+    assert_eq!(r.store().page(0, None, 10)?.0, vec![alert.to_bytes()], "with its time index entry");
     Ok(())
 }

@@ -297,7 +297,7 @@ impl Store {
         Ok(())
     }
 
-    /// Persists accepted messages and their alerts' new states. Not flushed:
+    /// Persists accepted messages and deletes the ones they supersede. Not flushed:
     /// call [`Store::flush`] before acknowledging a local post.
     pub fn insert<'a>(&self, accepted: impl IntoIterator<Item = &'a Accepted> + Clone) -> Result<(), StoreError> {
         // Source of truth first, so a crash between the two leaves at worst a
@@ -307,9 +307,17 @@ impl Store {
         for a in accepted.clone() {
             self.messages.insert(a.envelope.id().as_bytes(), a.envelope.to_bytes())?;
         }
-        for a in accepted {
+        for a in accepted.clone() {
             let id = a.envelope.id();
             self.by_time.insert(&time_key(a.payload.sent(), &id)[..], &[a.envelope.kind().code()])?;
+        }
+        // What the new messages replaced (a moderator's older vote, a later
+        // cancel) goes last: a crash before this leaves both, and the
+        // ledger replaces the old one again when it reloads them.
+        for a in accepted {
+            for old in &a.superseded {
+                self.remove_message(old)?;
+            }
         }
         Ok(())
     }

@@ -215,3 +215,19 @@ fn expired_unused_invites_named_by_retention_are_deleted() -> TestResult {
     assert_eq!(r.store().page(0, None, 10)?.0, vec![alert.to_bytes()], "with its time index entry");
     Ok(())
 }
+
+#[test]
+fn a_superseded_vote_is_deleted_from_the_store() -> TestResult {
+    let f = HoodFixture::new(1, 1)?;
+    let (mut r, _) = Replica::create(Store::open(&StoreConfig::temporary(1 << 20))?, f.charter.clone())?;
+    let alert = Payload::Alert(f.alert(T0, "Tree down")).seal(&f.founders[0]);
+    let hide = f.vote(&f.founders[0], alert.id(), Decision::Hide, T0 + 1);
+    let restore = f.vote(&f.founders[0], alert.id(), Decision::Restore, T0 + 2);
+    for env in [&alert, &hide, &restore] {
+        assert_eq!(r.ingest(&env.to_bytes(), T0 + 3).verdict, Verdict::Accept);
+    }
+    assert!(r.store().get(&hide.id())?.is_none(), "the moderator's older vote is still stored");
+    assert!(r.store().get(&restore.id())?.is_some());
+    assert_eq!(r.store().page(0, None, 10)?.0.len(), 2, "its time index entry went with it");
+    Ok(())
+}

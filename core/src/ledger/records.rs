@@ -150,7 +150,9 @@ pub(super) fn state_with(
     visibility: Visibility,
     cancelled: bool,
 ) -> AlertState {
-    if membership.revoked_at(&m.author).is_some_and(|r| m.sent >= r) {
+    // Withdrawn: signed at or after the author's revocation, or the author's
+    // join stopped counting (its inviter was revoked before it).
+    if membership.standing(&m.author, m.sent) != crate::membership::Standing::Member {
         AlertState::Withdrawn
     } else if visibility == Visibility::Hidden {
         AlertState::Hidden

@@ -100,7 +100,8 @@ pub struct Ledger {
     /// what the store holds (retention removes alerts and their children).
     seen: HashMap<MessageId, [u8; SIGNATURE_LEN]>,
     /// Alert ids deleted by retention -> when they may be forgotten: replays
-    /// of them and of messages about them are ignored as expired.
+    /// of them and of messages about them are ignored as expired. Bounded
+    /// by the alerts deleted within one retention window.
     tombstones: HashMap<MessageId, u64>,
     /// Messages waiting for the alert they reference (bounded, see
     /// [`PendingBuffer`]).

@@ -360,3 +360,49 @@ fn joins_update_one_invite_and_expired_unused_invites_are_collected() -> TestRes
     assert_eq!(l.ingest(&unused.to_bytes(), t + 601).verdict, Verdict::Ignore(IgnoreReason::Expired));
     Ok(())
 }
+
+#[test]
+fn per_author_structures_stay_within_their_stated_bounds() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let m = old_member(&f, &mut l, "flooder", 3)?;
+    let quota = f.charter.charter().quotas;
+    let mut originals = Vec::new();
+    for i in 0..3 * quota.per_hour as u64 {
+        let a = Payload::Alert(f.alert(T0 + i, &format!("flood {i}"))).seal(&m);
+        if l.ingest(&a.to_bytes(), T0 + i).verdict == Verdict::Accept {
+            originals.push(a.id());
+        }
+    }
+    assert_eq!(originals.len(), quota.per_hour as usize, "positive control: the quota's worth got in");
+    let target = originals[0];
+    for i in 0..10u64 {
+        let upd = Payload::Alert(f.follow_up(target, crate::message::MsgType::Update, T0 + 100 + i)).seal(&m);
+        l.ingest(&upd.to_bytes(), T0 + 100 + i);
+        let can = Payload::Alert(f.follow_up(target, crate::message::MsgType::Cancel, T0 + 200 - i)).seal(&m);
+        l.ingest(&can.to_bytes(), T0 + 200);
+        for kind in [crate::message::ReactionKind::SeenToo, crate::message::ReactionKind::Resolved] {
+            l.ingest(&f.reaction(&m, target, kind, T0 + 300 + i).to_bytes(), T0 + 300 + i);
+        }
+        let rep = f.report(&m, target, crate::message::ReportReason::Spam, T0 + 300 + i);
+        l.ingest(&rep.to_bytes(), T0 + 300 + i);
+        let (invite, _) = f.invite(&m, T0 + 400 + i, T0 + 3600)?;
+        l.ingest(&invite.to_bytes(), T0 + 400 + i);
+        let unknown = crate::ids::MessageId::of(crate::ids::Tag::Alert, &i.to_be_bytes());
+        for kind in [crate::message::ReactionKind::SeenToo, crate::message::ReactionKind::Resolved] {
+            l.ingest(&f.reaction(&m, unknown, kind, T0 + 500).to_bytes(), T0 + 500);
+        }
+    }
+    let me = m.public();
+    let authored = l.by_author.get(&me).map_or(0, Vec::len);
+    // Within the hour's quota (originals and updates) plus one cancel.
+    assert!(authored <= quota.per_hour as usize + 1, "by_author: {authored}");
+    let meta = l.alert(&target).ok_or("alert")?;
+    assert_eq!(meta.reports.len(), 1);
+    assert_eq!(meta.reaction_ids.len(), 2, "one per kind");
+    let cancels = l.alerts().filter(|a| a.msg_type == crate::message::MsgType::Cancel).count();
+    assert_eq!(cancels, 1);
+    let invites = l.invites.values().filter(|r| r.issuer == me).count();
+    assert_eq!(invites, crate::quota::INVITES_PER_DAY as usize);
+    assert_eq!(l.pending.held_by(&me), PENDING_PER_AUTHOR);
+    Ok(())
+}

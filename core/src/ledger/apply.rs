@@ -44,16 +44,17 @@ impl Ledger {
                     m.reaction_ids.push(id);
                 }
             }
-            (Payload::Invite(i), _) => {
-                let e = self.invites.entry(id).or_insert(InviteRecord {
-                    issuer: signer,
-                    expires: i.expires,
-                    as_message: true,
-                });
-                e.as_message = true;
-            }
-            (Payload::Join(j), _) => {
-                self.membership.add_join(j.invite_envelope.id(), id, signer, j.sent);
+            (Payload::Invite(i), _) => self.count_invite(id, signer, i.sent, i.expires, true),
+            (Payload::Join(j), effect) => {
+                let invite = j.invite_envelope.id();
+                let issuer = j.invite_envelope.signer();
+                self.count_invite(invite, issuer, j.invite.sent, j.invite.expires, false);
+                match effect {
+                    Effect::Join(Some(membership)) => self.membership = *membership,
+                    _ => {
+                        self.membership.add_join(invite, id, signer, j.sent, issuer);
+                    }
+                }
             }
             (Payload::Revocation(_), Effect::Revocation(membership)) => self.membership = *membership,
             (Payload::RosterChange(_), Effect::Roster { signature, change }) => match change {
@@ -76,16 +77,30 @@ impl Ledger {
         self.seen.insert(id, *env.signature());
     }
 
+    /// Counts an invite in its issuer's quota the first time it is seen,
+    /// whether as a message or inside a join.
+    fn count_invite(&mut self, id: MessageId, issuer: PublicKey, sent: u64, expires: u64, as_message: bool) {
+        match self.invites.get_mut(&id) {
+            Some(r) => r.as_message |= as_message,
+            None => {
+                if !self.roster.current().is_moderator(&issuer) {
+                    self.quota.record_invite(&issuer, sent);
+                }
+                self.invites.insert(id, InviteRecord { issuer, sent, expires, as_message });
+            }
+        }
+    }
+
     /// Drops a held message another one replaced (its alert record too, if
     /// it is a cancel).
     fn forget(&mut self, id: &MessageId) {
         self.seen.remove(id);
-        if let Some(m) = self.alerts.remove(id) {
-            if let Some(list) = self.by_author.get_mut(&m.author) {
-                list.retain(|x| x != id);
-                if list.is_empty() {
-                    self.by_author.remove(&m.author);
-                }
+        if let Some(m) = self.alerts.remove(id)
+            && let Some(list) = self.by_author.get_mut(&m.author)
+        {
+            list.retain(|x| x != id);
+            if list.is_empty() {
+                self.by_author.remove(&m.author);
             }
         }
     }

@@ -5,17 +5,19 @@
 use crate::area::Cell;
 use crate::envelope::Envelope;
 use crate::ids::{MessageId, Tag};
-use crate::membership::Membership;
+use crate::keys::PublicKey;
+use crate::membership::{Membership, Standing};
 use crate::message::{Alert, Join, MsgType, Payload};
 use crate::moderation::{self, Visibility, VoteRecord};
+use crate::quota::PROBATION_SECS;
 use crate::roster::{RosterBook, RosterSignature};
 use crate::text;
 use crate::verdict::{IgnoreReason, Refusal, RejectReason};
 
 use super::records::state_with;
 use super::{
-    Accepted, AlertMeta, Ledger, MAX_FUTURE_SKEW_SECS, MAX_INVITE_LIFETIME_SECS, MAX_ROSTER_SIGNATURES_PER_VERSION,
-    StateChange, caps,
+    Accepted, AlertMeta, JOIN_FRESHNESS_SECS, Ledger, MAX_FUTURE_SKEW_SECS, MAX_INVITE_LIFETIME_SECS,
+    MAX_ROSTER_SIGNATURES_PER_VERSION, StateChange, caps,
 };
 
 /// Why the check phase did not produce a plan.
@@ -47,6 +49,8 @@ pub(super) struct Plan {
 pub(super) enum Effect {
     /// Nothing beyond what the payload says.
     Plain,
+    /// A join; with the whole membership when it took a held invite.
+    Join(Option<Box<Membership>>),
     /// A vote and the alert's visibility once it is counted.
     Vote { record: VoteRecord, visibility: Visibility },
     /// Membership with the revocation folded in.
@@ -131,11 +135,18 @@ impl Ledger {
                         RejectReason::InvalidField { field: "expires", why: "invites last at most 30 days" }.into()
                     );
                 }
+                // A join carries its invite, so an expired one is useless here.
+                if i.expires <= now {
+                    return Err(IgnoreReason::Expired.into());
+                }
+                self.check_invite_quota(env.id(), &signer, i.sent)?;
                 Effect::Plain
             }
             Payload::Join(j) => {
-                self.check_join(env, j)?;
-                Effect::Plain
+                let (membership, states, lost) = self.check_join(env, j, now)?;
+                changed = states;
+                superseded.extend(lost);
+                Effect::Join(membership)
             }
             Payload::Revocation(r) => {
                 if !self.roster().is_moderator(&signer) {
@@ -238,6 +249,9 @@ impl Ledger {
             }
         }
         if a.msg_type != MsgType::Cancel {
+            if self.on_probation(&signer, a.sent) {
+                self.quota.check_probation(&signer, a.sent)?;
+            }
             self.quota.check(&signer, a.sent)?;
         }
         Ok((changed, replaced))
@@ -271,13 +285,30 @@ impl Ledger {
         Ok(Some(held))
     }
 
-    fn check_join(&self, env: &Envelope, j: &Join) -> Result<(), Refusal> {
+    /// Checks a join. Returns the membership to install if the join takes
+    /// a held invite (else the apply phase adds it incrementally), the
+    /// state changes that causes, and the join it displaces.
+    #[allow(clippy::type_complexity)]
+    fn check_join(
+        &self,
+        env: &Envelope,
+        j: &Join,
+        now: u64,
+    ) -> Result<(Option<Box<Membership>>, Vec<StateChange>, Option<MessageId>), Refusal> {
         let invite = &j.invite;
         if invite.hood != self.hood {
             return Err(RejectReason::WrongHood.into());
         }
         let issuer = j.invite_envelope.signer();
         self.membership.require_member(&issuer, invite.sent).map_err(|_| RejectReason::InviterNotMember)?;
+        // The issuer must still be in good standing when the join is signed:
+        // a revoked member's invites, however they are dated, admit no one
+        // after the revocation.
+        match self.membership.standing(&issuer, j.sent) {
+            Standing::Member => {}
+            Standing::Revoked => return Err(RejectReason::InviterRevoked.into()),
+            Standing::NotMember => return Err(RejectReason::InviterNotMember.into()),
+        }
         if j.sent > invite.expires {
             return Err(RejectReason::InviteExpired.into());
         }
@@ -289,14 +320,63 @@ impl Ledger {
             return Err(RejectReason::InvalidField { field: "sent", why: "join signed before its invite" }.into());
         }
         let invite_id = j.invite_envelope.id();
+        let member = env.signer();
         invite
             .ticket_key
-            .verify(Tag::JoinTicket, &Join::ticket_message(invite_id, &env.signer()), &j.ticket_signature)
+            .verify(Tag::JoinTicket, &Join::ticket_message(invite_id, &member), &j.ticket_signature)
             .map_err(|_| RejectReason::BadTicket)?;
-        if !self.membership.would_hold(&invite_id, &env.id()) {
+        if !self.membership.would_hold(&invite_id, &env.id(), j.sent) {
             return Err(RejectReason::InviteReused.into());
         }
-        Ok(())
+        self.check_invite_quota(invite_id, &issuer, invite.sent)?;
+        if self.membership.invite_holder(&invite_id).is_none() {
+            return Ok((None, Vec::new(), None));
+        }
+        // Taking a held invite needs a join signed within the freshness
+        // window: a ticket found later cannot be backdated past the holder.
+        if j.sent.saturating_add(JOIN_FRESHNESS_SECS) < now {
+            return Err(IgnoreReason::StaleJoin.into());
+        }
+        let mut membership = self.membership.clone();
+        let lost = membership.add_join(invite_id, env.id(), member, j.sent, issuer);
+        let changed = self.membership_changes(&membership);
+        Ok((Some(Box::new(membership)), changed, lost))
+    }
+
+    /// Invite quota and probation for an invite not counted yet (current
+    /// moderators are exempt from the quota, not from probation).
+    fn check_invite_quota(&self, invite: MessageId, issuer: &PublicKey, sent: u64) -> Result<(), IgnoreReason> {
+        if self.invites.contains_key(&invite) {
+            return Ok(());
+        }
+        if self.on_probation(issuer, sent) {
+            return Err(IgnoreReason::Probation);
+        }
+        if self.roster().is_moderator(issuer) {
+            return Ok(());
+        }
+        self.quota.check_invite(issuer, sent)
+    }
+
+    /// Whether `key` joined less than [`PROBATION_SECS`] before `at`.
+    pub(super) fn on_probation(&self, key: &PublicKey, at: u64) -> bool {
+        !self.membership.is_founder(key)
+            && self.membership.member_since(key).is_some_and(|since| at < since.saturating_add(PROBATION_SECS))
+    }
+
+    /// State changes of the alerts whose authors' standing differs under
+    /// `new` (a revocation, a cascade, a join taking an invite).
+    pub(super) fn membership_changes(&self, new: &Membership) -> Vec<StateChange> {
+        let keys = self.membership.differences(new);
+        keys.iter()
+            .flat_map(|k| self.by_author.get(k).into_iter().flatten())
+            .filter_map(|id| self.alerts.get(id))
+            .filter_map(|m| {
+                let from = self.state_of(m);
+                let to = state_with(new, m, m.visibility, m.cancelled_by.is_some());
+                (from != to).then_some(StateChange { alert: m.id, sent: m.sent, from, to })
+            })
+            .collect()
     }
 
     /// The state change of `m` if it had this visibility and cancel flag
@@ -327,28 +407,18 @@ impl Ledger {
         Ok((visibility, self.change(target, visibility, target.cancelled_by.is_some()), replaced))
     }
 
-    /// Membership with one more revocation signature, and the alerts of the
-    /// member whose state that changes.
+    /// Membership with one more revocation signature, and the alerts whose
+    /// state that changes (the member's, and those of members whose joins
+    /// stop counting).
     pub(super) fn revocation_effect(
         &self,
-        member: crate::keys::PublicKey,
-        moderator: crate::keys::PublicKey,
+        member: PublicKey,
+        moderator: PublicKey,
         sent: u64,
     ) -> (Membership, Vec<StateChange>) {
         let mut membership = self.membership.clone();
         membership.add_revocation(member, moderator, sent, self.roster());
-        let changed = self
-            .by_author
-            .get(&member)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.alerts.get(id))
-            .filter_map(|m| {
-                let from = self.state_of(m);
-                let to = state_with(&membership, m, m.visibility, m.cancelled_by.is_some());
-                (from != to).then_some(StateChange { alert: m.id, sent: m.sent, from, to })
-            })
-            .collect();
+        let changed = self.membership_changes(&membership);
         (membership, changed)
     }
 

@@ -50,6 +50,12 @@ pub const KEY_CACHE_CAPACITY: usize = 4096;
 /// Longest invite validity.
 pub const MAX_INVITE_LIFETIME_SECS: u64 = 30 * 86_400;
 
+/// How old a join may be (by `sent`, against the clock) when it would take
+/// an invite from the join holding it. Honest contests (two devices using
+/// one ticket) happen within minutes; a ticket leaked later cannot be used
+/// to backdate a join past the holder, and an uncontested old join (history
+/// fetched by sync) is not affected.
+pub const JOIN_FRESHNESS_SECS: u64 = 600;
 /// Roster signatures one moderator may have on one version: a moderator
 /// may sign a few competing proposals (add A, add B, change the quorum)
 /// while only one applies per version; more is flooding, and every
@@ -94,13 +100,15 @@ pub struct Ledger {
     /// what the store holds (retention removes alerts and their children).
     seen: HashMap<MessageId, [u8; SIGNATURE_LEN]>,
     /// Alert ids deleted by retention -> when they may be forgotten: replays
-    /// of them and of messages about them are ignored as expired.
+    /// of them and of messages about them are ignored as expired. Bounded
+    /// by the alerts deleted within one retention window.
     tombstones: HashMap<MessageId, u64>,
     /// Messages waiting for the alert they reference (bounded, see
     /// [`PendingBuffer`]).
     pending: PendingBuffer,
-    /// Invites seen as messages or inside joins (see `apply.rs`); expired
-    /// unused ones are dropped at retention.
+    /// Invites seen as messages or inside joins, counted once each in the
+    /// issuer's quota. Bounded by the invite quota (per issuer per day)
+    /// times the invite lifetime: retention drops expired ones.
     invites: HashMap<MessageId, InviteRecord>,
     /// Parsed signer keys; bounded by KEY_CACHE_CAPACITY (cleared when full).
     key_cache: HashMap<PublicKey, ed25519_dalek::VerifyingKey>,
@@ -110,6 +118,7 @@ pub struct Ledger {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct InviteRecord {
     issuer: PublicKey,
+    sent: u64,
     expires: u64,
     /// Whether the invite arrived as its own message (so the store holds it).
     as_message: bool,

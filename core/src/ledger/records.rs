@@ -87,15 +87,18 @@ pub struct AlertMeta {
     pub expires: u64,
     /// The cancel that retracted it.
     pub cancelled_by: Option<MessageId>,
-    /// Updates, in arrival order.
+    /// Updates, in arrival order; bounded by the author's quota (updates
+    /// are counted like alerts).
     pub updates: Vec<MessageId>,
-    /// Moderator votes.
+    /// Moderator votes: one live vote per moderator (at most one per key
+    /// that was a moderator when it voted).
     pub votes: Vec<VoteRecord>,
-    /// Member reports.
+    /// Member reports: one per member (`already_counted`).
     pub reports: Vec<ReportRecord>,
-    /// Reactions by kind: distinct authors.
+    /// Reactions by kind: distinct authors (one per member and kind).
     pub reactions: BTreeMap<ReactionKind, BTreeSet<PublicKey>>,
-    /// Ids of the reactions counted above (so retention can forget them).
+    /// Ids of the reactions counted above (so retention can forget them);
+    /// as many as the reactions.
     pub reaction_ids: Vec<MessageId>,
     /// Moderation outcome of the votes.
     pub visibility: Visibility,
@@ -150,7 +153,9 @@ pub(super) fn state_with(
     visibility: Visibility,
     cancelled: bool,
 ) -> AlertState {
-    if membership.revoked_at(&m.author).is_some_and(|r| m.sent >= r) {
+    // Withdrawn: signed at or after the author's revocation, or the author's
+    // join stopped counting (its inviter was revoked before it).
+    if membership.standing(&m.author, m.sent) != crate::membership::Standing::Member {
         AlertState::Withdrawn
     } else if visibility == Visibility::Hidden {
         AlertState::Hidden

@@ -63,7 +63,21 @@ impl Ledger {
         // No valid alert can be signed earlier than now minus the longest lifetime.
         let longest = self.charter().categories.iter().map(|c| c.max_lifetime_secs).max().unwrap_or(0);
         self.quota.prune(now.saturating_sub(longest));
-        self.invites.retain(|_, r| r.expires > now);
+        // Expired invites: none can admit anyone any more. An unused one is
+        // deleted; a used one stays (its join embeds it anyway). The quota
+        // window keeps counting it until it is pruned.
+        let membership = &self.membership;
+        let seen = &mut self.seen;
+        self.invites.retain(|id, r| {
+            if r.expires > now {
+                return true;
+            }
+            if r.as_message && !membership.is_used(id) {
+                seen.remove(id);
+                garbage.invites.push(*id);
+            }
+            false
+        });
         garbage
     }
 }

@@ -210,3 +210,199 @@ fn roster_changes_beyond_the_next_version_and_over_the_cap_are_ignored() -> Test
     assert_eq!(l.roster_book().signatures().len(), MAX_ROSTER_SIGNATURES_PER_VERSION + 1);
     Ok(())
 }
+
+const DAY: u64 = 86_400;
+
+/// A member (not a moderator) who joined `days` days before T0.
+fn old_member(
+    f: &HoodFixture,
+    l: &mut Ledger,
+    label: &str,
+    days: u64,
+) -> Result<crate::keys::AuthorKey, Box<dyn std::error::Error>> {
+    let key = crate::testkit::seeded_key(label);
+    let t = T0 - days * DAY;
+    let (invite, ticket) = f.invite(&f.founders[0], t, t + 3600)?;
+    let join = f.join(&invite, &ticket, &key, t + 10)?;
+    assert_eq!(l.ingest(&join.to_bytes(), t + 10).verdict, Verdict::Accept);
+    Ok(key)
+}
+
+#[test]
+fn invites_are_counted_per_issuer_and_new_members_are_on_probation() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let m = old_member(&f, &mut l, "sybil-maker", 3)?;
+    let mut sybils = Vec::new();
+    for i in 0..crate::quota::INVITES_PER_DAY as u64 {
+        let (invite, ticket) = f.invite(&m, T0 + i, T0 + 3600)?;
+        let sybil = crate::testkit::seeded_key(&format!("sybil-{i}"));
+        let join = f.join(&invite, &ticket, &sybil, T0 + 10 + i)?;
+        assert_eq!(l.ingest(&join.to_bytes(), T0 + 10 + i).verdict, Verdict::Accept);
+        sybils.push(sybil);
+    }
+    // The fourth invite of the day: as its own message, and inside a join.
+    let (invite, ticket) = f.invite(&m, T0 + 20, T0 + 3600)?;
+    assert_eq!(l.ingest(&invite.to_bytes(), T0 + 20).verdict, Verdict::Ignore(IgnoreReason::InviteQuota));
+    let join = f.join(&invite, &ticket, &crate::testkit::seeded_key("sybil-x"), T0 + 21)?;
+    assert_eq!(l.ingest(&join.to_bytes(), T0 + 21).verdict, Verdict::Ignore(IgnoreReason::InviteQuota));
+    // A moderator is not limited (positive control for the counter).
+    let (invite, _) = f.invite(&f.founders[1], T0 + 20, T0 + 3600)?;
+    assert_eq!(l.ingest(&invite.to_bytes(), T0 + 20).verdict, Verdict::Accept);
+    // A new member: one alert an hour, and no invites, for a day.
+    let s = &sybils[0];
+    let post =
+        |l: &mut Ledger, sent: u64, h: &str| l.ingest(&Payload::Alert(f.alert(sent, h)).seal(s).to_bytes(), sent);
+    assert_eq!(post(&mut l, T0 + 100, "one").verdict, Verdict::Accept);
+    assert_eq!(post(&mut l, T0 + 200, "two").verdict, Verdict::Ignore(IgnoreReason::Probation));
+    let (invite, _) = f.invite(s, T0 + 300, T0 + 3600)?;
+    assert_eq!(l.ingest(&invite.to_bytes(), T0 + 300).verdict, Verdict::Ignore(IgnoreReason::Probation));
+    // After probation the charter quota applies.
+    let later = T0 + DAY + 3600;
+    for i in 0..2 {
+        assert_eq!(post(&mut l, later + i, "after").verdict, Verdict::Accept);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_revoked_member_cannot_admit_anyone_with_backdated_invites() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let m = old_member(&f, &mut l, "soon-revoked", 3)?;
+    let r = T0;
+    // Signed before the revocation, a join that arrives before the revocation...
+    let (inv1, t1) = f.invite(&m, r - 1, r + 3600)?;
+    let early_sybil = crate::testkit::seeded_key("sybil-early");
+    let j1 = f.join(&inv1, &t1, &early_sybil, r + 5)?;
+    assert_eq!(l.ingest(&j1.to_bytes(), r + 5).verdict, Verdict::Accept, "positive control");
+    let a1 = Payload::Alert(f.alert(r + 6, "spam")).seal(&early_sybil);
+    assert_eq!(l.ingest(&a1.to_bytes(), r + 6).verdict, Verdict::Accept);
+    for k in &f.founders[..2] {
+        assert_eq!(l.ingest(&f.revocation(k, m.public(), r).to_bytes(), r + 10).verdict, Verdict::Accept);
+    }
+    // ...stops counting when the revocation lands, and its alert is withdrawn.
+    assert_eq!(l.membership().standing(&early_sybil.public(), r + 20), crate::membership::Standing::NotMember);
+    assert_eq!(l.state(&a1.id()), Some(AlertState::Withdrawn));
+    // The reported attack: invites dated 1 s before the revocation, joins after it.
+    for i in 0..3 {
+        let (inv, ticket) = f.invite(&m, r - 1, r + 3600)?;
+        let j = f.join(&inv, &ticket, &crate::testkit::seeded_key(&format!("sybil-{i}")), r + 30)?;
+        assert_eq!(l.ingest(&j.to_bytes(), r + 30).verdict.code(), "inviter_revoked");
+    }
+    Ok(())
+}
+
+#[test]
+fn grinding_join_ids_or_backdating_cannot_take_a_held_invite() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let (invite, ticket) = f.invite(&f.founders[0], T0, T0 + 7 * DAY)?;
+    let owner = crate::testkit::seeded_key("owner");
+    let real = f.join(&invite, &ticket, &owner, T0 + 100)?;
+    assert_eq!(l.ingest(&real.to_bytes(), T0 + 100).verdict, Verdict::Accept);
+    // Days later, someone with the old ticket grinds 256 keys at the current time.
+    let now = T0 + 3 * DAY;
+    let mut smaller_ids = 0;
+    for i in 0..256 {
+        let key = crate::testkit::seeded_key(&format!("grind-{i}"));
+        let j = f.join(&invite, &ticket, &key, now)?;
+        smaller_ids += usize::from(j.id() < real.id());
+        assert_eq!(l.ingest(&j.to_bytes(), now).verdict.code(), "invite_reused");
+    }
+    assert!(smaller_ids > 0, "the grind found smaller ids (which used to win)");
+    // Backdated before the real join: too old to take a held invite.
+    let back = f.join(&invite, &ticket, &crate::testkit::seeded_key("backdated"), T0 + 50)?;
+    assert_eq!(l.ingest(&back.to_bytes(), now).verdict, Verdict::Ignore(IgnoreReason::StaleJoin));
+    assert_eq!(l.membership().invite_holder(&invite.id()), Some((real.id(), owner.public())));
+    assert_eq!(l.membership().standing(&owner.public(), now), crate::membership::Standing::Member);
+    Ok(())
+}
+
+#[test]
+fn an_earlier_join_within_the_freshness_window_takes_the_invite_on_every_node() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let (invite, ticket) = f.invite(&f.founders[0], T0, T0 + DAY)?;
+    let first = f.join(&invite, &ticket, &crate::testkit::seeded_key("phone"), T0 + 10)?;
+    let second = f.join(&invite, &ticket, &crate::testkit::seeded_key("laptop"), T0 + 20)?;
+    assert_eq!(l.ingest(&second.to_bytes(), T0 + 20).verdict, Verdict::Accept);
+    let out = l.ingest(&first.to_bytes(), T0 + 30);
+    assert_eq!(out.verdict, Verdict::Accept);
+    assert_eq!(out.accepted[0].superseded, vec![second.id()]);
+    assert!(!l.is_seen(&second.id()));
+    assert_eq!(l.membership().invite_holder(&invite.id()).map(|h| h.0), Some(first.id()));
+    Ok(())
+}
+
+#[test]
+fn joins_update_one_invite_and_expired_unused_invites_are_collected() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let t = T0;
+    for i in 0..200u64 {
+        let (invite, ticket) = f.invite(&f.founders[(i % 3) as usize], t, t + 3600)?;
+        let key = crate::keys::AuthorKey::from_secret(&{
+            let mut s = [3u8; 32];
+            s[..8].copy_from_slice(&i.to_be_bytes());
+            s
+        });
+        let join = f.join(&invite, &ticket, &key, t + 1)?;
+        assert_eq!(l.admit(join, t + 1).verdict, Verdict::Accept);
+    }
+    assert_eq!(l.membership().members().len(), 203);
+    assert_eq!(l.membership().full_recomputes(), 0, "no join recomputed all members");
+    // One invite used, one not; both expire.
+    let (used, ticket) = f.invite(&f.founders[0], t, t + 600)?;
+    let (unused, _) = f.invite(&f.founders[0], t, t + 600)?;
+    assert_eq!(l.ingest(&used.to_bytes(), t).verdict, Verdict::Accept);
+    assert_eq!(l.ingest(&unused.to_bytes(), t).verdict, Verdict::Accept);
+    let join = f.join(&used, &ticket, &crate::testkit::seeded_key("user"), t + 5)?;
+    assert_eq!(l.ingest(&join.to_bytes(), t + 5).verdict, Verdict::Accept);
+    assert!(l.collect_garbage(t + 599).invites.is_empty(), "not expired yet");
+    assert_eq!(l.collect_garbage(t + 600).invites, vec![unused.id()]);
+    assert!(!l.is_seen(&unused.id()) && l.is_seen(&used.id()));
+    assert_eq!(l.ingest(&unused.to_bytes(), t + 601).verdict, Verdict::Ignore(IgnoreReason::Expired));
+    Ok(())
+}
+
+#[test]
+fn per_author_structures_stay_within_their_stated_bounds() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let m = old_member(&f, &mut l, "flooder", 3)?;
+    let quota = f.charter.charter().quotas;
+    let mut originals = Vec::new();
+    for i in 0..3 * quota.per_hour as u64 {
+        let a = Payload::Alert(f.alert(T0 + i, &format!("flood {i}"))).seal(&m);
+        if l.ingest(&a.to_bytes(), T0 + i).verdict == Verdict::Accept {
+            originals.push(a.id());
+        }
+    }
+    assert_eq!(originals.len(), quota.per_hour as usize, "positive control: the quota's worth got in");
+    let target = originals[0];
+    for i in 0..10u64 {
+        let upd = Payload::Alert(f.follow_up(target, crate::message::MsgType::Update, T0 + 100 + i)).seal(&m);
+        l.ingest(&upd.to_bytes(), T0 + 100 + i);
+        let can = Payload::Alert(f.follow_up(target, crate::message::MsgType::Cancel, T0 + 200 - i)).seal(&m);
+        l.ingest(&can.to_bytes(), T0 + 200);
+        for kind in [crate::message::ReactionKind::SeenToo, crate::message::ReactionKind::Resolved] {
+            l.ingest(&f.reaction(&m, target, kind, T0 + 300 + i).to_bytes(), T0 + 300 + i);
+        }
+        let rep = f.report(&m, target, crate::message::ReportReason::Spam, T0 + 300 + i);
+        l.ingest(&rep.to_bytes(), T0 + 300 + i);
+        let (invite, _) = f.invite(&m, T0 + 400 + i, T0 + 3600)?;
+        l.ingest(&invite.to_bytes(), T0 + 400 + i);
+        let unknown = crate::ids::MessageId::of(crate::ids::Tag::Alert, &i.to_be_bytes());
+        for kind in [crate::message::ReactionKind::SeenToo, crate::message::ReactionKind::Resolved] {
+            l.ingest(&f.reaction(&m, unknown, kind, T0 + 500).to_bytes(), T0 + 500);
+        }
+    }
+    let me = m.public();
+    let authored = l.by_author.get(&me).map_or(0, Vec::len);
+    // Within the hour's quota (originals and updates) plus one cancel.
+    assert!(authored <= quota.per_hour as usize + 1, "by_author: {authored}");
+    let meta = l.alert(&target).ok_or("alert")?;
+    assert_eq!(meta.reports.len(), 1);
+    assert_eq!(meta.reaction_ids.len(), 2, "one per kind");
+    let cancels = l.alerts().filter(|a| a.msg_type == crate::message::MsgType::Cancel).count();
+    assert_eq!(cancels, 1);
+    let invites = l.invites.values().filter(|r| r.issuer == me).count();
+    assert_eq!(invites, crate::quota::INVITES_PER_DAY as usize);
+    assert_eq!(l.pending.held_by(&me), PENDING_PER_AUTHOR);
+    Ok(())
+}

@@ -231,3 +231,18 @@ fn a_superseded_vote_is_deleted_from_the_store() -> TestResult {
     assert_eq!(r.store().page(0, None, 10)?.0.len(), 2, "its time index entry went with it");
     Ok(())
 }
+
+#[test]
+fn retention_deletes_an_expired_unused_invite_from_the_store() -> TestResult {
+    let f = HoodFixture::new(1, 1)?;
+    let (mut r, _) = Replica::create(Store::open(&StoreConfig::temporary(1 << 20))?, f.charter.clone())?;
+    let (short, _) = f.invite(&f.founders[0], T0, T0 + 60)?;
+    let (long, _) = f.invite(&f.founders[0], T0, T0 + 86_400)?;
+    for env in [&short, &long] {
+        assert_eq!(r.ingest(&env.to_bytes(), T0).verdict, Verdict::Accept);
+    }
+    r.collect_garbage(T0 + 61)?;
+    assert!(r.store().get(&short.id())?.is_none(), "the expired unused invite is still stored");
+    assert!(r.store().get(&long.id())?.is_some(), "the live invite stays");
+    Ok(())
+}

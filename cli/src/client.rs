@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::datadir::{API_ADDR_FILE, API_TOKEN_FILE};
+
 /// Exit codes of the `stoop` CLI, one per kind of failure.
 pub mod exit {
     /// Success.
@@ -91,8 +93,8 @@ impl Client {
 
     /// Finds the node from its data directory (`api.addr`, `api.token`).
     pub fn from_data_dir(dir: &Path) -> Result<Self, ClientError> {
-        let addr = read_trimmed(&dir.join("api.addr"), "API address")?;
-        let token = read_trimmed(&dir.join("api.token"), "API token")?;
+        let addr = read_trimmed(&dir.join(API_ADDR_FILE), "API address")?;
+        let token = read_trimmed(&dir.join(API_TOKEN_FILE), "API token")?;
         Self::new(&format!("http://{addr}"), &token)
     }
 
@@ -124,9 +126,16 @@ impl Client {
 
     /// GET a JSON resource.
     pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.get_query(path, &[])
+    }
+
+    /// GET a JSON resource with query parameters, which the client encodes
+    /// (so a value may hold `&`, `=`, `#`, spaces or any other text).
+    pub fn get_query(&self, path: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
         let resp = self
             .http
             .get(format!("{}{path}", self.base))
+            .query(query)
             .bearer_auth(&self.token)
             .send()
             .map_err(|e| self.transport(e))?;

@@ -33,6 +33,10 @@ pub enum Tag {
     RosterChange,
     /// What the ticket key signs in a Join: invite id || new member key.
     JoinTicket,
+    /// The libp2p pnet pre-shared key derived from a hood's secret.
+    NetworkKey,
+    /// A ticket's bootstrap addresses, signed by the inviter.
+    TicketAddrs,
 }
 
 impl Tag {
@@ -49,6 +53,8 @@ impl Tag {
             Tag::Revocation => b"stoop.v1/revocation\0",
             Tag::RosterChange => b"stoop.v1/roster-change\0",
             Tag::JoinTicket => b"stoop.v1/join-ticket\0",
+            Tag::NetworkKey => b"stoop.v1/network-key\0",
+            Tag::TicketAddrs => b"stoop.v1/ticket-addrs\0",
         }
     }
 }
@@ -161,6 +167,8 @@ mod tests {
             Tag::Revocation,
             Tag::RosterChange,
             Tag::JoinTicket,
+            Tag::NetworkKey,
+            Tag::TicketAddrs,
         ];
         for a in all {
             for b in all {

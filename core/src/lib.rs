@@ -22,23 +22,33 @@
 //! - [`redial`]: when a node with no peers tries its bootstrap list again.
 //! - [`bans`]: temporary bans of peers whose gossip score hit the graylist.
 //! - [`strikes`]: penalizing peers that keep forwarding over-quota alerts.
+//! - [`admission`]: the hood secret and the pnet key only ticket holders have.
+//! - [`peer_budget`]: GCRA rate limits per peer (sync requests, items, stem).
+//! - [`stem`]: Dandelion++ stem routing, so nobody can tell who posted.
+//! - [`ip_limits`]: per-IP connection caps, reserved slots, evicting strangers.
+//! - [`bootstrap`]: ticket address lists, capped, shuffled, signed by the inviter.
 //! - `testkit` (feature `testkit`): builders for hoods, members and
 //!   messages, shared by tests, benches, the simulator and the demo.
 
+pub mod admission;
 pub mod area;
 pub mod bans;
+pub mod bootstrap;
 pub mod charter;
 pub mod dial_budget;
 pub mod envelope;
 pub mod ids;
+pub mod ip_limits;
 pub mod keys;
 pub mod ledger;
 pub mod membership;
 pub mod message;
 pub mod moderation;
+pub mod peer_budget;
 pub mod quota;
 pub mod redial;
 pub mod roster;
+pub mod stem;
 pub mod strikes;
 pub mod sync;
 #[cfg(any(test, feature = "testkit"))]

@@ -2,6 +2,11 @@
 //! types with `TryFrom` (structural checks only: lengths of ids and keys,
 //! known enum values, required fields). Rules that need the charter or the
 //! hood's state live in [`super::ledger`].
+//!
+//! Over 600 lines on purpose: it is one `TryFrom`/`to_proto` pair per
+//! payload kind, all following one pattern, and keeping the whole wire
+//! mapping in one file is what lets a reviewer check it against
+//! `stoop.proto` side by side.
 
 use prost::Message;
 use serde::Serialize;

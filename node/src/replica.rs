@@ -91,6 +91,13 @@ impl Replica {
         self.ledger.ingest_with(bytes, now, &mut |a| persist(store, a, false).is_ok())
     }
 
+    /// Like [`Replica::ingest`], but flushed inside the persist step: a frame
+    /// this node was handed locally is accepted only once it is durable.
+    pub fn ingest_durable(&mut self, bytes: &[u8], now: u64) -> Outcome {
+        let store = &self.store;
+        self.ledger.ingest_with(bytes, now, &mut |a| persist(store, a, true).is_ok())
+    }
+
     /// Ingests a batch of frames (e.g. a sync page) in order, each like
     /// [`Replica::ingest`]. Outcomes are in frame order.
     pub fn ingest_batch<B: AsRef<[u8]>>(&mut self, frames: &[B], now: u64) -> Vec<Outcome> {

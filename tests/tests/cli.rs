@@ -103,8 +103,14 @@ fn quorum_two_of_three_moderators_hides_and_restores_everywhere() -> TestResult 
         wait_for(WAIT, "the alert to spread", || state_on(n, &id))?;
     }
     ok(&nodes[1], &["mod", "hide", &id, "--reason", "off_topic"])?;
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // The control: the one hide vote reaches every node and is counted
+    // there; only then can "still visible" mean it is not a quorum.
     for n in &nodes {
+        wait_for(WAIT, "the hide vote to be counted everywhere", || {
+            let v = json(n, &["show", &id]).ok()?;
+            let votes = v["votes"].as_array()?;
+            votes.iter().any(|x| x["effect"] == "counted").then_some(())
+        })?;
         assert_eq!(state_on(n, &id).as_deref(), Some("visible"), "one hide vote is not a quorum");
     }
     ok(&nodes[2], &["mod", "hide", &id, "--reason", "off_topic"])?;

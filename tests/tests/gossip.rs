@@ -8,8 +8,6 @@
 //! points and the graylist starts at -1,000, so one peer sending every row
 //! would be graylisted (and unheard) after the fourth.
 
-use std::time::Duration;
-
 use prost::Message as _;
 use stoop_core::envelope::{Envelope, Kind};
 use stoop_core::ids::{MessageId, Tag};
@@ -51,6 +49,44 @@ fn alert_frame(f: &HoodFixture, key: &AuthorKey, edit: impl FnOnce(&mut stoop_co
     let mut a = f.alert(unix_now(), "Tree down on Elm");
     edit(&mut a);
     Payload::Alert(a).seal(key).to_bytes()
+}
+
+/// Expired alerts as the node counts them: an Ignore, so no penalty, and
+/// nothing is stored.
+const EXPIRED: [(&str, &str); 4] =
+    [("origin", "gossip"), ("kind", "alert"), ("verdict", "ignore"), ("reason", "expired")];
+
+/// The positive control for "that frame never reached validation": sends
+/// distinct expired alerts from `peer`, one a second, until the node has
+/// validated one, and returns how many of them it validated, so the caller
+/// can check that every frame validated in the window was a control.
+fn control_validated(
+    node: &Node,
+    peer: &RawPeer,
+    f: &HoodFixture,
+    key: &AuthorKey,
+    created: u64,
+    after: &str,
+) -> TestResult<f64> {
+    let before = node.metric("stoop_messages_total", &EXPIRED)?;
+    let mut polls = 0u32;
+    let mut sent = 0u32;
+    let validated = wait_for(WAIT, &format!("a control frame sent after {after} to be validated"), || {
+        if polls.is_multiple_of(10) {
+            sent += 1;
+            let frame = alert_frame(f, key, |a| {
+                a.headline = format!("Control {sent} after {after}");
+                a.sent = created;
+                a.expires = created + 1;
+            });
+            // A failed publish (no mesh peer yet) is retried on the next round.
+            let _ = peer.publish(frame);
+        }
+        polls += 1;
+        let now = node.metric("stoop_messages_total", &EXPIRED).ok()?;
+        (now > before).then_some(now - before)
+    })?;
+    Ok(validated)
 }
 
 /// Connects a fresh raw peer and returns it with the node's score of it.
@@ -277,17 +313,20 @@ fn every_bad_frame_is_refused_through_the_real_gossip_path() -> TestResult {
     // Row 1, the frame itself: over gossipsub's max transmit size, so the
     // node's gossipsub codec drops it before validation (and allocates no
     // more than the cap), closing that inbound stream without a penalty.
+    // The control comes from a second peer: once the codec has closed that
+    // stream, later frames from the same sender never reach validation.
     let (peer, before) = fresh_peer(&node, &topic, &addr, &node_id, Authorship::Anonymous)?;
+    let (witness, _) = fresh_peer(&node, &topic, &addr, &node_id, Authorship::Anonymous)?;
     let gossip_total = |n: &Node| n.metric("stoop_messages_total", &[("origin", "gossip")]);
     let seen_before = gossip_total(&node)?;
     peer.publish(vec![0x0a; stoop_node::net::behaviour::MAX_TRANSMIT_BYTES + 1])?;
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(gossip_total(&node)?, seen_before, "an oversized frame reached validation");
+    let controls = control_validated(&node, &witness, &f, &founder, created, "the oversized frame")?;
+    assert_eq!(gossip_total(&node)? - seen_before, controls, "an oversized frame reached validation");
     assert_eq!(node.store_messages()?, stored);
     let id = peer.peer_id().to_string();
     let after = node.peer_score(&id).ok_or("the oversized frame cost the connection")?;
     println!("oversized frame: dropped by the codec, score {before:.1} -> {after:.1}");
-    drop(peer);
+    drop((peer, witness));
 
     for r in rows {
         let (peer, before) = fresh_peer(&node, &topic, &addr, &node_id, Authorship::Anonymous)?;
@@ -333,8 +372,10 @@ fn every_bad_frame_is_refused_through_the_real_gossip_path() -> TestResult {
     let (peer, before) = fresh_peer(&node, &topic, &addr, &node_id, Authorship::Anonymous)?;
     let seen_before = gossip_total(&node)?;
     peer.publish(replayed.to_bytes())?;
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(gossip_total(&node)?, seen_before, "a replay inside the duplicate window reached validation");
+    // The control follows the replay on the same connection: once it is
+    // validated, the replay has been read too.
+    let controls = control_validated(&node, &peer, &f, &founder, created, "the replay")?;
+    assert_eq!(gossip_total(&node)? - seen_before, controls, "a replay inside the duplicate window reached validation");
     let id = peer.peer_id().to_string();
     assert!(node.peer_score(&id).is_some_and(|s| s >= before), "a replay cost the sender");
     println!("{:<36} {:<6} {:<20}", "replay (same session)", "drop", "(gossipsub duplicate)");

@@ -153,6 +153,16 @@ fn a_revoked_members_new_alerts_are_rejected_everywhere() -> TestResult {
         let (status, body) = n.post("/v1/messages", &json!({ "envelope": stoop_node_hex(&env.to_bytes()) }))?;
         assert_eq!((status, body["error"]["reason"].as_str()), (422, Some("revoked")), "{body}");
     }
+    // The control: a founder's alert posted now reaches every node, so the
+    // revoked one would have had the time to spread too.
+    let control = nodes[0].post_alert("After the revocation")?;
+    for n in &nodes {
+        wait_for(WAIT, "the founder's control alert to spread", || n.alert_state(&control))?;
+    }
+    let refused = env.id().to_hex();
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(n.alert_state(&refused).is_none(), "node{i} shows the alert signed after the revocation");
+    }
     assert_eq!(nodes[2].alert_state(&before).as_deref(), Some("visible"), "alerts from before stay");
     Ok(())
 }

@@ -81,9 +81,17 @@ fn a_partitioned_hood_converges_after_healing() -> TestResult {
     vote(&nodes[2], &z, "restore")?; // later than the hide, cast without knowing it
     vote(&nodes[2], &w, "hide")?;
     wait_for(WAIT, "W hidden on the right", || nodes[3].alert_state(&w).filter(|s| s == "hidden"))?;
+    // The controls: X and Y reach the other node of their own half by
+    // gossip, and both nodes then finish two more sync sessions with their
+    // peer (so one started after X and Y existed). Across a real link
+    // either path would have carried the other half's alert by now.
     wait_for(WAIT, "X on the left", || nodes[1].alert_state(&x))?;
     wait_for(WAIT, "Y on the right", || nodes[2].alert_state(&y))?;
-    std::thread::sleep(Duration::from_secs(4));
+    let synced = |n: &Node| n.metric("stoop_sync_sessions_total", &[("end", "complete")]);
+    let (left, right) = (synced(&nodes[1])?, synced(&nodes[2])?);
+    wait_for(WAIT, "two more complete sync sessions in each half", || {
+        (synced(&nodes[1]).ok()? >= left + 2.0 && synced(&nodes[2]).ok()? >= right + 2.0).then_some(())
+    })?;
     assert!(nodes[1].alert_state(&y).is_none() && nodes[2].alert_state(&x).is_none(), "the halves were not split");
     assert_eq!(nodes[0].alert_state(&z).as_deref(), Some("hidden"));
     assert_eq!(nodes[3].alert_state(&z).as_deref(), Some("visible"));

@@ -145,7 +145,8 @@ impl Node {
         self.ask(|reply| Work::PublishSigned { bytes, now, reply }).await.unwrap_or(Err(PublishError::Stopped))
     }
 
-    /// Validates and stores a frame this node signed earlier (the outbox).
+    /// Validates a frame handed over locally (the outbox, a post signed
+    /// elsewhere) exactly like gossip, and stores and flushes it if accepted.
     pub async fn ingest_local(&self, bytes: Vec<u8>, now: u64) -> Result<Outcome, ServiceError> {
         self.ask(|reply| Work::Local { bytes, now, reply }).await
     }

@@ -66,7 +66,8 @@ pub(crate) enum Work {
     SyncPage { frames: Vec<Vec<u8>>, now: u64, done: Done<Vec<Accepted>> },
     /// A peer's sync request to answer from the store.
     ServeSync { request: pb::SyncRequest, done: Done<pb::SyncResponse> },
-    /// A frame signed earlier by this node (the join in the outbox).
+    /// A frame handed over locally (the outbox's join, `POST /v1/messages`),
+    /// judged like gossip and flushed before the reply.
     Local { bytes: Vec<u8>, now: u64, reply: oneshot::Sender<Outcome> },
     /// A local post, signed with the node's author key.
     Publish { payload: Box<Payload>, now: u64, reply: oneshot::Sender<Result<Envelope, PublishError>> },
@@ -137,7 +138,10 @@ impl Worker {
             Work::SyncPage { frames, now, done } => done(self.ingest_batch(&frames, now, Origin::Sync)),
             Work::ServeSync { request, done } => done(self.serve_sync(&request)),
             Work::Local { bytes, now, reply } => {
-                let _ = reply.send(self.ingest(&bytes, now, Origin::Local));
+                let outcome = self.replica.ingest_durable(&bytes, now);
+                self.record(Origin::Local, &outcome);
+                self.announce(&outcome.accepted);
+                let _ = reply.send(outcome);
             }
             Work::Publish { payload, now, reply } => {
                 let env = payload.seal(&self.author);

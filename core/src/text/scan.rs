@@ -1,0 +1,43 @@
+//! The scanner the rules share: tokens, runs and prefix tests that only
+//! ever split a `&str` at char boundaries, so no input can make them panic.
+
+/// Bidi overrides/isolates (U+202A–U+202E, U+2066–U+2069), zero-width and
+/// directional marks (U+200B–U+200F), word joiner and invisible operators
+/// (U+2060–U+2065) and the BOM: they make text render differently from the
+/// bytes that were checked ("Trojan Source"), or hide characters inside a
+/// word to slip past the rules below.
+pub(super) fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Whitespace-separated tokens with surrounding punctuation removed, and
+/// then a trailing sentence `.` or `:` ("Elm St." → "Elm St", "dog:" → "dog").
+pub(super) fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    text.split_whitespace()
+        .map(|t| {
+            t.trim_matches(|c: char| {
+                matches!(c, '"' | '\'' | '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | ',' | ';' | '!' | '?' | '*')
+            })
+            .trim_end_matches(['.', ':'])
+        })
+        .filter(|t| !t.is_empty())
+}
+
+/// Maximal runs of characters matching `pred` (split at char boundaries).
+pub(super) fn runs(text: &str, pred: impl Fn(char) -> bool) -> impl Iterator<Item = &str> {
+    text.split(move |c: char| !pred(c)).filter(|r| !r.is_empty())
+}
+
+/// ASCII case-insensitive prefix test that never slices off a char boundary.
+pub(super) fn has_prefix_ignore_case(t: &str, prefix: &str) -> bool {
+    t.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+}
+
+pub(super) fn ascii_in(word: &str, list: &[&str]) -> bool {
+    list.iter().any(|w| w.eq_ignore_ascii_case(word))
+}
+
+/// Length of the leading run of bytes matching `pred`.
+pub(super) fn take_while(bytes: &[u8], pred: impl Fn(u8) -> bool) -> usize {
+    bytes.iter().take_while(|&&b| pred(b)).count()
+}

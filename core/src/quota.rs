@@ -128,15 +128,20 @@ impl Quota {
             .unwrap_or(0)
     }
 
+    /// Whether [`Quota::prune`] with `cutoff` keeps the invite window of an
+    /// invite signed at `sent`.
+    pub fn keeps_invite_window(sent: u64, cutoff: u64) -> bool {
+        (sent / DAY + 1) * DAY > cutoff.saturating_sub(INVITE_WINDOW_SECS)
+    }
+
     /// Forgets alert windows that end before `cutoff` (no valid alert can
     /// land there) and invite windows older than [`INVITE_WINDOW_SECS`]
     /// before it.
     pub fn prune(&mut self, cutoff: u64) {
-        let invite_cutoff = cutoff.saturating_sub(INVITE_WINDOW_SECS);
         self.counts.retain(|(_, w), _| match *w {
             Window::Hour(h) => (h + 1) * HOUR > cutoff,
             Window::Day(d) => (d + 1) * DAY > cutoff,
-            Window::InviteDay(d) => (d + 1) * DAY > invite_cutoff,
+            Window::InviteDay(d) => Self::keeps_invite_window(d * DAY, cutoff),
         });
     }
 

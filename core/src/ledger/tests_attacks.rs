@@ -406,3 +406,22 @@ fn per_author_structures_stay_within_their_stated_bounds() -> TestResult {
     assert_eq!(l.pending.held_by(&me), PENDING_PER_AUTHOR);
     Ok(())
 }
+
+#[test]
+fn a_late_join_for_a_counted_expired_invite_is_not_counted_twice() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let m = old_member(&f, &mut l, "inviter", 3)?;
+    let mut tickets = Vec::new();
+    for i in 0..crate::quota::INVITES_PER_DAY as u64 {
+        let (invite, ticket) = f.invite(&m, T0 + i, T0 + 600)?;
+        assert_eq!(l.ingest(&invite.to_bytes(), T0 + i).verdict, Verdict::Accept);
+        tickets.push((invite, ticket));
+    }
+    // The invites expire unused here and are deleted...
+    assert_eq!(l.collect_garbage(T0 + 700).invites.len(), tickets.len());
+    // ...then a join signed in time arrives by sync: it is the same invite.
+    let (invite, ticket) = &tickets[0];
+    let join = f.join(invite, ticket, &crate::testkit::seeded_key("late-joiner"), T0 + 500)?;
+    assert_eq!(l.ingest(&join.to_bytes(), T0 + 800).verdict, Verdict::Accept);
+    Ok(())
+}

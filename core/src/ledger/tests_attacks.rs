@@ -248,17 +248,19 @@ fn invites_are_counted_per_issuer_and_new_members_are_on_probation() -> TestResu
     // A moderator is not limited (positive control for the counter).
     let (invite, _) = f.invite(&f.founders[1], T0 + 20, T0 + 3600)?;
     assert_eq!(l.ingest(&invite.to_bytes(), T0 + 20).verdict, Verdict::Accept);
-    // A new member: one alert an hour, and no invites, for a day.
+    // A new member: a couple of alerts an hour, and no invites, for a day.
     let s = &sybils[0];
     let post =
         |l: &mut Ledger, sent: u64, h: &str| l.ingest(&Payload::Alert(f.alert(sent, h)).seal(s).to_bytes(), sent);
-    assert_eq!(post(&mut l, T0 + 100, "one").verdict, Verdict::Accept);
-    assert_eq!(post(&mut l, T0 + 200, "two").verdict, Verdict::Ignore(IgnoreReason::Probation));
+    for i in 0..crate::quota::PROBATION_PER_HOUR as u64 {
+        assert_eq!(post(&mut l, T0 + 100 + i, "within").verdict, Verdict::Accept);
+    }
+    assert_eq!(post(&mut l, T0 + 200, "over").verdict, Verdict::Ignore(IgnoreReason::Probation));
     let (invite, _) = f.invite(s, T0 + 300, T0 + 3600)?;
     assert_eq!(l.ingest(&invite.to_bytes(), T0 + 300).verdict, Verdict::Ignore(IgnoreReason::Probation));
     // After probation the charter quota applies.
     let later = T0 + DAY + 3600;
-    for i in 0..2 {
+    for i in 0..=crate::quota::PROBATION_PER_HOUR as u64 {
         assert_eq!(post(&mut l, later + i, "after").verdict, Verdict::Accept);
     }
     Ok(())

@@ -427,3 +427,23 @@ fn a_late_join_for_a_counted_expired_invite_is_not_counted_twice() -> TestResult
     assert_eq!(l.ingest(&join.to_bytes(), T0 + 800).verdict, Verdict::Accept);
     Ok(())
 }
+
+#[test]
+fn a_moderator_keeps_one_revocation_per_member() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let m = old_member(&f, &mut l, "target", 3)?;
+    let first = f.revocation(&f.founders[0], m.public(), T0 + 50);
+    assert_eq!(l.ingest(&first.to_bytes(), T0 + 50).verdict, Verdict::Accept);
+    for i in 0..20 {
+        let again = f.revocation(&f.founders[0], m.public(), T0 + 60 + i);
+        assert_eq!(l.ingest(&again.to_bytes(), T0 + 100).verdict, Verdict::Ignore(IgnoreReason::AlreadyCounted));
+    }
+    // An earlier one replaces the held one (the same set on every node).
+    let earlier = f.revocation(&f.founders[0], m.public(), T0 + 40);
+    let out = l.ingest(&earlier.to_bytes(), T0 + 100);
+    assert_eq!(out.verdict, Verdict::Accept);
+    assert_eq!(out.accepted[0].superseded, vec![first.id()]);
+    assert!(!l.is_seen(&first.id()));
+    assert_eq!(l.membership().revocation_signatures(&m.public()), vec![(f.founders[0].public(), T0 + 40)]);
+    Ok(())
+}

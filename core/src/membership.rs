@@ -67,9 +67,9 @@ pub struct Membership {
     /// member -> earliest `sent` of a held join that counts (issuer in good
     /// standing then). One entry per member.
     members: HashMap<PublicKey, u64>,
-    /// member -> (moderator -> earliest revocation `sent`); per member at
-    /// most one entry per key that was ever a moderator.
-    revocations: HashMap<PublicKey, BTreeMap<PublicKey, u64>>,
+    /// member -> (moderator -> (`sent`, id) of its earliest revocation);
+    /// per member at most one entry per key that was ever a moderator.
+    revocations: HashMap<PublicKey, BTreeMap<PublicKey, (u64, MessageId)>>,
     /// member -> time the revocation took effect, under the current roster.
     revoked: HashMap<PublicKey, u64>,
     /// How many times every member was recomputed (revocations, roster
@@ -229,17 +229,24 @@ impl Membership {
         self.full_recomputes
     }
 
-    /// Records one moderator's revocation signature and recomputes who is
-    /// revoked under `roster`. Returns members whose revocation time changed.
+    /// The (`sent`, id) of `moderator`'s held revocation of `member`.
+    pub fn revocation_by(&self, member: &PublicKey, moderator: &PublicKey) -> Option<(u64, MessageId)> {
+        self.revocations.get(member).and_then(|m| m.get(moderator)).copied()
+    }
+
+    /// Records one moderator's revocation signature `id` (only its earliest
+    /// (`sent`, id) per member is kept) and recomputes who is revoked under
+    /// `roster`. Returns members whose revocation time changed.
     pub fn add_revocation(
         &mut self,
         member: PublicKey,
         moderator: PublicKey,
         sent: u64,
+        id: MessageId,
         roster: &Roster,
     ) -> Vec<PublicKey> {
-        let e = self.revocations.entry(member).or_default().entry(moderator).or_insert(sent);
-        *e = (*e).min(sent);
+        let e = self.revocations.entry(member).or_default().entry(moderator).or_insert((sent, id));
+        *e = (*e).min((sent, id));
         self.recompute_revocations(roster)
     }
 
@@ -249,7 +256,8 @@ impl Membership {
     pub fn recompute_revocations(&mut self, roster: &Roster) -> Vec<PublicKey> {
         let mut revoked = HashMap::new();
         for (member, sigs) in &self.revocations {
-            let mut times: Vec<u64> = sigs.iter().filter(|(m, _)| roster.is_moderator(m)).map(|(_, t)| *t).collect();
+            let mut times: Vec<u64> =
+                sigs.iter().filter(|(m, _)| roster.is_moderator(m)).map(|(_, (t, _))| *t).collect();
             times.sort_unstable();
             if let Some(t) = times.get((roster.quorum as usize).max(1) - 1) {
                 revoked.insert(*member, *t);
@@ -281,7 +289,7 @@ impl Membership {
 
     /// Moderators who signed a revocation of `member`, with times.
     pub fn revocation_signatures(&self, member: &PublicKey) -> Vec<(PublicKey, u64)> {
-        self.revocations.get(member).map(|m| m.iter().map(|(k, t)| (*k, *t)).collect()).unwrap_or_default()
+        self.revocations.get(member).map(|m| m.iter().map(|(k, (t, _))| (*k, *t)).collect()).unwrap_or_default()
     }
 
     /// Every member (founders and joined), with when they joined.
@@ -339,8 +347,8 @@ mod tests {
         m.add_join(id("i3"), id("j3"), key(9), 250, key(7));
         m.add_join(id("i4"), id("j4"), key(10), 260, key(9));
         assert_eq!(m.standing(&key(10), 300), Standing::Member, "positive control before the revocation");
-        m.add_revocation(key(7), key(1), 200, book.current());
-        m.add_revocation(key(7), key(2), 200, book.current());
+        m.add_revocation(key(7), key(1), 200, id("r1"), book.current());
+        m.add_revocation(key(7), key(2), 200, id("r2"), book.current());
         assert_eq!(m.standing(&key(8), 300), Standing::Member, "admitted before R");
         assert_eq!(m.standing(&key(9), 300), Standing::NotMember, "admitted at or after R");
         assert_eq!(m.standing(&key(10), 300), Standing::NotMember, "and whoever it admitted");
@@ -367,11 +375,11 @@ mod tests {
         let book = RosterBook::new(&[key(1), key(2), key(3)], 2);
         let mut m = Membership::new(&[key(1), key(2), key(3)]);
         m.add_join(id("i"), id("j"), key(7), 100, key(1));
-        assert!(m.add_revocation(key(7), key(1), 200, book.current()).is_empty());
+        assert!(m.add_revocation(key(7), key(1), 200, id("r1"), book.current()).is_empty());
         assert_eq!(m.standing(&key(7), 500), Standing::Member, "one moderator is not a quorum");
         // A non-moderator's signature never counts.
-        assert!(m.add_revocation(key(7), key(9), 250, book.current()).is_empty());
-        assert_eq!(m.add_revocation(key(7), key(2), 300, book.current()), vec![key(7)]);
+        assert!(m.add_revocation(key(7), key(9), 250, id("r9"), book.current()).is_empty());
+        assert_eq!(m.add_revocation(key(7), key(2), 300, id("r2"), book.current()), vec![key(7)]);
         assert_eq!(m.standing(&key(7), 299), Standing::Member);
         assert_eq!(m.standing(&key(7), 300), Standing::Revoked);
         assert_eq!(m.require_member(&key(7), 301), Err(RejectReason::Revoked));

@@ -32,10 +32,12 @@ const DAY: u64 = 86_400;
 pub const INVITES_PER_DAY: u32 = 3;
 /// How long a new member is on probation after its join's `sent`.
 pub const PROBATION_SECS: u64 = DAY;
-/// Alerts per clock hour on probation.
-pub const PROBATION_PER_HOUR: u32 = 1;
+/// Alerts per clock hour on probation: an alert and its update, a third of
+/// the default charter rate, so ten keys minted through invites add 20 an
+/// hour instead of 60.
+pub const PROBATION_PER_HOUR: u32 = 2;
 /// Alerts per UTC day on probation.
-pub const PROBATION_PER_DAY: u32 = 3;
+pub const PROBATION_PER_DAY: u32 = 6;
 /// How long invite windows are kept: an invite older than the longest
 /// invite lifetime can no longer be used by a join signed now.
 pub const INVITE_WINDOW_SECS: u64 = 30 * DAY;
@@ -128,15 +130,20 @@ impl Quota {
             .unwrap_or(0)
     }
 
+    /// Whether [`Quota::prune`] with `cutoff` keeps the invite window of an
+    /// invite signed at `sent`.
+    pub fn keeps_invite_window(sent: u64, cutoff: u64) -> bool {
+        (sent / DAY + 1) * DAY > cutoff.saturating_sub(INVITE_WINDOW_SECS)
+    }
+
     /// Forgets alert windows that end before `cutoff` (no valid alert can
     /// land there) and invite windows older than [`INVITE_WINDOW_SECS`]
     /// before it.
     pub fn prune(&mut self, cutoff: u64) {
-        let invite_cutoff = cutoff.saturating_sub(INVITE_WINDOW_SECS);
         self.counts.retain(|(_, w), _| match *w {
             Window::Hour(h) => (h + 1) * HOUR > cutoff,
             Window::Day(d) => (d + 1) * DAY > cutoff,
-            Window::InviteDay(d) => (d + 1) * DAY > invite_cutoff,
+            Window::InviteDay(d) => Self::keeps_invite_window(d * DAY, cutoff),
         });
     }
 
@@ -214,8 +221,10 @@ mod tests {
         assert_eq!(q.check_invite(&a, day + DAY - 1), Err(IgnoreReason::InviteQuota));
         assert_eq!(q.check_invite(&a, day + DAY), Ok(()), "a new day");
         assert_eq!(q.check(&a, day), Ok(()), "invites do not use the alert quota");
-        assert_eq!(q.check_probation(&a, day), Ok(()));
-        q.record(&a, day);
+        for i in 0..PROBATION_PER_HOUR {
+            assert_eq!(q.check_probation(&a, day + u64::from(i)), Ok(()));
+            q.record(&a, day + u64::from(i));
+        }
         assert_eq!(q.check_probation(&a, day + 10), Err(IgnoreReason::Probation));
         assert_eq!(q.check(&a, day + 10), Ok(()), "positive control: the normal quota has room");
         // Invite windows outlive alert windows, then go.

@@ -182,7 +182,15 @@ impl Ledger {
                     None => Effect::Plain,
                 }
             }
-            Payload::Revocation(r) => Effect::Revocation(Box::new(self.revocation_effect(r.member, signer, r.sent).0)),
+            Payload::Revocation(r) => {
+                if let Some(held) = self.membership.revocation_by(&r.member, &signer) {
+                    if held <= (r.sent, env.id()) {
+                        return Ok(());
+                    }
+                    superseded.push(held.1);
+                }
+                Effect::Revocation(Box::new(self.revocation_effect(r.member, signer, r.sent, env.id()).0))
+            }
             Payload::RosterChange(rc) => {
                 let signature = crate::roster::RosterSignature {
                     id: env.id(),

@@ -156,7 +156,15 @@ impl Ledger {
                     return Err(RejectReason::NotMember.into());
                 }
                 self.policy.check("reason", &r.reason, caps::NOTE, false)?;
-                let (membership, change) = self.revocation_effect(r.member, signer, r.sent);
+                // One revocation per moderator and member: the earliest
+                // (sent, id) counts, so later ones add nothing.
+                if let Some(held) = self.membership.revocation_by(&r.member, &signer) {
+                    if held <= (r.sent, env.id()) {
+                        return Err(IgnoreReason::AlreadyCounted.into());
+                    }
+                    superseded.push(held.1);
+                }
+                let (membership, change) = self.revocation_effect(r.member, signer, r.sent, env.id());
                 changed = change;
                 Effect::Revocation(Box::new(membership))
             }
@@ -415,9 +423,10 @@ impl Ledger {
         member: PublicKey,
         moderator: PublicKey,
         sent: u64,
+        id: MessageId,
     ) -> (Membership, Vec<StateChange>) {
         let mut membership = self.membership.clone();
-        membership.add_revocation(member, moderator, sent, self.roster());
+        membership.add_revocation(member, moderator, sent, id, self.roster());
         let changed = self.membership_changes(&membership);
         (membership, changed)
     }

@@ -108,7 +108,8 @@ pub struct Ledger {
     pending: PendingBuffer,
     /// Invites seen as messages or inside joins, counted once each in the
     /// issuer's quota. Bounded by the invite quota (per issuer per day)
-    /// times the invite lifetime: retention drops expired ones.
+    /// times the days its quota window is kept (about two months):
+    /// retention drops a record with its window.
     invites: HashMap<MessageId, InviteRecord>,
     /// Parsed signer keys; bounded by KEY_CACHE_CAPACITY (cleared when full).
     key_cache: HashMap<PublicKey, ed25519_dalek::VerifyingKey>,

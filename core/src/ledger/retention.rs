@@ -4,6 +4,7 @@
 use crate::ids::MessageId;
 
 use super::Ledger;
+use crate::quota::Quota;
 
 /// What retention removed; the store deletes and tombstones it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,20 +64,20 @@ impl Ledger {
         // No valid alert can be signed earlier than now minus the longest lifetime.
         let longest = self.charter().categories.iter().map(|c| c.max_lifetime_secs).max().unwrap_or(0);
         self.quota.prune(now.saturating_sub(longest));
-        // Expired invites: none can admit anyone any more. An unused one is
-        // deleted; a used one stays (its join embeds it anyway). The quota
-        // window keeps counting it until it is pruned.
+        // Expired invites: none can admit anyone any more. An unused invite
+        // message is deleted; a used one stays (its join embeds it anyway).
+        // The record itself stays while its quota window is kept, so a join
+        // that arrives late for a counted invite is not counted twice.
+        let cutoff = now.saturating_sub(longest);
         let membership = &self.membership;
         let seen = &mut self.seen;
         self.invites.retain(|id, r| {
-            if r.expires > now {
-                return true;
-            }
-            if r.as_message && !membership.is_used(id) {
+            if r.expires <= now && r.as_message && !membership.is_used(id) {
                 seen.remove(id);
                 garbage.invites.push(*id);
+                r.as_message = false;
             }
-            false
+            Quota::keeps_invite_window(r.sent, cutoff)
         });
         garbage
     }

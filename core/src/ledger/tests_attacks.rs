@@ -248,17 +248,19 @@ fn invites_are_counted_per_issuer_and_new_members_are_on_probation() -> TestResu
     // A moderator is not limited (positive control for the counter).
     let (invite, _) = f.invite(&f.founders[1], T0 + 20, T0 + 3600)?;
     assert_eq!(l.ingest(&invite.to_bytes(), T0 + 20).verdict, Verdict::Accept);
-    // A new member: one alert an hour, and no invites, for a day.
+    // A new member: a couple of alerts an hour, and no invites, for a day.
     let s = &sybils[0];
     let post =
         |l: &mut Ledger, sent: u64, h: &str| l.ingest(&Payload::Alert(f.alert(sent, h)).seal(s).to_bytes(), sent);
-    assert_eq!(post(&mut l, T0 + 100, "one").verdict, Verdict::Accept);
-    assert_eq!(post(&mut l, T0 + 200, "two").verdict, Verdict::Ignore(IgnoreReason::Probation));
+    for i in 0..crate::quota::PROBATION_PER_HOUR as u64 {
+        assert_eq!(post(&mut l, T0 + 100 + i, "within").verdict, Verdict::Accept);
+    }
+    assert_eq!(post(&mut l, T0 + 200, "over").verdict, Verdict::Ignore(IgnoreReason::Probation));
     let (invite, _) = f.invite(s, T0 + 300, T0 + 3600)?;
     assert_eq!(l.ingest(&invite.to_bytes(), T0 + 300).verdict, Verdict::Ignore(IgnoreReason::Probation));
     // After probation the charter quota applies.
     let later = T0 + DAY + 3600;
-    for i in 0..2 {
+    for i in 0..=crate::quota::PROBATION_PER_HOUR as u64 {
         assert_eq!(post(&mut l, later + i, "after").verdict, Verdict::Accept);
     }
     Ok(())
@@ -404,5 +406,44 @@ fn per_author_structures_stay_within_their_stated_bounds() -> TestResult {
     let invites = l.invites.values().filter(|r| r.issuer == me).count();
     assert_eq!(invites, crate::quota::INVITES_PER_DAY as usize);
     assert_eq!(l.pending.held_by(&me), PENDING_PER_AUTHOR);
+    Ok(())
+}
+
+#[test]
+fn a_late_join_for_a_counted_expired_invite_is_not_counted_twice() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let m = old_member(&f, &mut l, "inviter", 3)?;
+    let mut tickets = Vec::new();
+    for i in 0..crate::quota::INVITES_PER_DAY as u64 {
+        let (invite, ticket) = f.invite(&m, T0 + i, T0 + 600)?;
+        assert_eq!(l.ingest(&invite.to_bytes(), T0 + i).verdict, Verdict::Accept);
+        tickets.push((invite, ticket));
+    }
+    // The invites expire unused here and are deleted...
+    assert_eq!(l.collect_garbage(T0 + 700).invites.len(), tickets.len());
+    // ...then a join signed in time arrives by sync: it is the same invite.
+    let (invite, ticket) = &tickets[0];
+    let join = f.join(invite, ticket, &crate::testkit::seeded_key("late-joiner"), T0 + 500)?;
+    assert_eq!(l.ingest(&join.to_bytes(), T0 + 800).verdict, Verdict::Accept);
+    Ok(())
+}
+
+#[test]
+fn a_moderator_keeps_one_revocation_per_member() -> TestResult {
+    let (f, mut l) = fixture()?;
+    let m = old_member(&f, &mut l, "target", 3)?;
+    let first = f.revocation(&f.founders[0], m.public(), T0 + 50);
+    assert_eq!(l.ingest(&first.to_bytes(), T0 + 50).verdict, Verdict::Accept);
+    for i in 0..20 {
+        let again = f.revocation(&f.founders[0], m.public(), T0 + 60 + i);
+        assert_eq!(l.ingest(&again.to_bytes(), T0 + 100).verdict, Verdict::Ignore(IgnoreReason::AlreadyCounted));
+    }
+    // An earlier one replaces the held one (the same set on every node).
+    let earlier = f.revocation(&f.founders[0], m.public(), T0 + 40);
+    let out = l.ingest(&earlier.to_bytes(), T0 + 100);
+    assert_eq!(out.verdict, Verdict::Accept);
+    assert_eq!(out.accepted[0].superseded, vec![first.id()]);
+    assert!(!l.is_seen(&first.id()));
+    assert_eq!(l.membership().revocation_signatures(&m.public()), vec![(f.founders[0].public(), T0 + 40)]);
     Ok(())
 }

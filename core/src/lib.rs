@@ -18,6 +18,7 @@
 //! - [`verdict`]: Accept / Ignore / Reject with named reasons.
 //! - [`ledger`]: the hood state machine that ties the rules together.
 //! - [`sync`]: per-peer sync planning (what to ask, when to stop).
+//! - [`reconcile`]: sync v2, range-based set reconciliation of message ids.
 //! - [`dial_budget`]: how many peers a node dials on its own.
 //! - [`redial`]: when a node with no peers tries its bootstrap list again.
 //! - [`bans`]: temporary bans of peers whose gossip score hit the graylist.
@@ -46,6 +47,7 @@ pub mod message;
 pub mod moderation;
 pub mod peer_budget;
 pub mod quota;
+pub mod reconcile;
 pub mod redial;
 pub mod roster;
 pub mod stem;

@@ -1,6 +1,7 @@
 //! The profiling guard: a description that mentions race or ethnicity must
 //! also say what the person did and give two appearance details.
 
+use super::normalize::canonical;
 use super::words::{
     APPEARANCE_TERMS, BEHAVIOR_TERMS, COLOR_OR_RACE, COLOR_PHRASE_WORDS, OBJECT_NOUNS, PERSON_NOUNS, RACE_BIGRAMS,
     RACE_TERMS,
@@ -68,10 +69,12 @@ fn mentions_race(words: &[String]) -> bool {
 /// clothing or appearance details. Descriptions without race terms always
 /// pass.
 ///
-/// Words are the text split on every character that is neither
-/// alphanumeric nor `-`, lowercased; matching is whole-word.
+/// Words are the canonical text (invisible characters dropped, NFKC,
+/// confusables folded: `His\u{AD}panic` and a Cyrillic `Н` read as
+/// "Hispanic") split on every character that is neither alphanumeric nor
+/// `-`, lowercased; matching is whole-word.
 pub fn check_profiling(field: FieldName, description: &str) -> Result<(), TextViolation> {
-    let words: Vec<String> = description
+    let words: Vec<String> = canonical(description)
         .split(|c: char| !(c.is_alphanumeric() || c == '-'))
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
@@ -115,6 +118,10 @@ mod tests {
             "Dark skinned guy, hoodie, jeans",
             "Asian lady taking pictures",
             "brown guy looking into cars wearing a cap",
+            "His\u{AD}panic man near the cars",
+            "\u{41D}ispanic man near the cars",
+            "\u{FF28}ispanic man near the cars",
+            "Hispanics hanging around",
         ] {
             assert_eq!(profiling(text), "profiling", "{text}");
         }

@@ -1,15 +1,6 @@
 //! The scanner the rules share: tokens, runs and prefix tests that only
 //! ever split a `&str` at char boundaries, so no input can make them panic.
 
-/// Bidi overrides/isolates (U+202A–U+202E, U+2066–U+2069), zero-width and
-/// directional marks (U+200B–U+200F), word joiner and invisible operators
-/// (U+2060–U+2065) and the BOM: they make text render differently from the
-/// bytes that were checked ("Trojan Source"), or hide characters inside a
-/// word to slip past the rules below.
-pub(super) fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
-}
-
 /// Whitespace-separated tokens with surrounding punctuation removed, and
 /// then a trailing sentence `.` or `:` ("Elm St." → "Elm St", "dog:" → "dog").
 pub(super) fn tokens(text: &str) -> impl Iterator<Item = &str> {

@@ -103,6 +103,9 @@ fn ser_keys<S: serde::Serializer>(keys: &[PublicKey], s: S) -> Result<S::Ok, S::
 #[derive(Debug, Clone)]
 pub struct RosterBook {
     genesis: Roster,
+    /// Bounded by the ledger: only versions current and current + 1 are
+    /// accepted, at most `MAX_ROSTER_SIGNATURES_PER_VERSION` per moderator
+    /// and version, and every version needs a quorum to be passed.
     signatures: Vec<RosterSignature>,
     current: Roster,
     history: Vec<AppliedChange>,
@@ -130,12 +133,23 @@ impl RosterBook {
         &self.signatures
     }
 
+    /// Number of signatures `signer` has on `base_version`.
+    pub fn signatures_by(&self, signer: &PublicKey, base_version: u64) -> usize {
+        self.signatures.iter().filter(|s| s.signer == *signer && s.base_version == base_version).count()
+    }
+
     /// Adds a signature and recomputes. Returns whether the roster changed.
     pub fn add(&mut self, sig: RosterSignature) -> bool {
         if self.signatures.iter().any(|s| s.id == sig.id) {
             return false;
         }
+        // The fold stops at the current version, so a signature on a later
+        // one cannot change anything until the current one does.
+        let ahead = sig.base_version > self.current.version;
         self.signatures.push(sig);
+        if ahead {
+            return false;
+        }
         let before = self.current.clone();
         self.recompute();
         before != self.current

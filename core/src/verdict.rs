@@ -107,6 +107,9 @@ pub enum RejectReason {
     /// Invite issued by a non-member.
     #[error("invite issued by a non-member")]
     InviterNotMember,
+    /// Join signed when its invite's issuer was revoked (or no member).
+    #[error("invite issuer was revoked before the join")]
+    InviterRevoked,
     /// Join not signed by the ticket key.
     #[error("join ticket signature does not verify")]
     BadTicket,
@@ -144,6 +147,7 @@ impl RejectReason {
             Self::InviteReused => "invite_reused",
             Self::InviteExpired => "invite_expired",
             Self::InviterNotMember => "inviter_not_member",
+            Self::InviterRevoked => "inviter_revoked",
             Self::BadTicket => "bad_ticket",
             Self::InvalidRosterChange(_) => "invalid_roster_change",
         }
@@ -168,12 +172,41 @@ pub enum IgnoreReason {
     /// The pending buffer is full; dropped (sync will fetch it again).
     #[error("pending buffer full")]
     PendingFull,
+    /// Its author already has its share of the pending buffer waiting.
+    #[error("author's share of the pending buffer is full")]
+    PendingAuthorFull,
     /// A roster change against an older roster version; it can no longer apply.
     #[error("stale roster version")]
     StaleRoster,
     /// The same author already reacted or reported this way.
     #[error("already counted")]
     AlreadyCounted,
+    /// A Cancel of an alert that already has an earlier Cancel (by
+    /// (`sent`, id)); one cancel per original.
+    #[error("already cancelled")]
+    AlreadyCancelled,
+    /// A vote older (by (`sent`, id)) than the same moderator's live vote
+    /// on the same alert.
+    #[error("superseded by a later vote")]
+    Superseded,
+    /// A roster change for a version more than one ahead of the current one.
+    #[error("roster version too far ahead")]
+    RosterTooFarAhead,
+    /// The signer already has the maximum number of roster signatures on
+    /// this version.
+    #[error("too many roster signatures for this version")]
+    RosterSignatureCap,
+    /// The issuer already issued its invites for that day.
+    #[error("inviter over its invite quota")]
+    InviteQuota,
+    /// The author joined less than a day before `sent` and is over the
+    /// probation quota (or sent an invite, which probation forbids).
+    #[error("new member over the probation quota")]
+    Probation,
+    /// A join that would take an invite from its current holder, signed
+    /// longer ago than the freshness window.
+    #[error("stale join for a held invite")]
+    StaleJoin,
     /// Valid, but this node could not store it (disk error); not a protocol
     /// verdict, and sync will fetch the message again.
     #[error("could not be stored here")]
@@ -189,9 +222,17 @@ impl IgnoreReason {
             Self::OverQuota => "over_quota",
             Self::Pending => "pending",
             Self::PendingFull => "pending_full",
+            Self::PendingAuthorFull => "pending_author_full",
             Self::StaleRoster => "stale_roster",
             Self::AlreadyCounted => "already_counted",
             Self::StoreUnavailable => "store_unavailable",
+            Self::AlreadyCancelled => "already_cancelled",
+            Self::Superseded => "superseded",
+            Self::RosterTooFarAhead => "roster_too_far_ahead",
+            Self::RosterSignatureCap => "roster_signature_cap",
+            Self::InviteQuota => "invite_quota",
+            Self::Probation => "probation",
+            Self::StaleJoin => "stale_join",
         }
     }
 }

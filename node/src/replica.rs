@@ -6,7 +6,7 @@
 use crate::core::charter::SignedCharter;
 use crate::core::envelope::Envelope;
 use crate::core::keys::AuthorKey;
-use crate::core::ledger::{Ledger, Outcome};
+use crate::core::ledger::{Accepted, Ledger, Outcome};
 use crate::core::message::Payload;
 use crate::core::verdict::{IgnoreReason, RejectReason, Verdict};
 use crate::store::{LoadReport, Store, StoreError};
@@ -23,15 +23,28 @@ pub enum PublishError {
     /// It could not be made durable.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The replica has stopped (the node is shutting down).
+    #[error("the node is shutting down")]
+    Stopped,
 }
 
 impl PublishError {
+    /// The verdict class for metrics: `reject` or `ignore` (a post that
+    /// could not be stored is ignored, as the ledger's `store_unavailable`).
+    pub fn verdict(&self) -> &'static str {
+        match self {
+            PublishError::Rejected(_) => "reject",
+            PublishError::Ignored(_) | PublishError::Store(_) | PublishError::Stopped => "ignore",
+        }
+    }
+
     /// Stable snake_case reason for API error bodies and exit messages.
     pub fn code(&self) -> &'static str {
         match self {
             PublishError::Rejected(r) => r.code(),
             PublishError::Ignored(r) => r.code(),
             PublishError::Store(_) => "store_error",
+            PublishError::Stopped => "stopped",
         }
     }
 }
@@ -70,43 +83,61 @@ impl Replica {
 
     /// Validates a frame from the network and persists what it accepts
     /// (without flushing: gossip is re-fetchable, sled flushes on a timer).
-    pub fn ingest(&mut self, bytes: &[u8], now: u64) -> Result<Outcome, StoreError> {
-        let outcome = self.ledger.ingest(bytes, now);
-        self.store.insert(&outcome.accepted)?;
-        Ok(outcome)
+    /// The ledger commits a message only once its store write succeeded: a
+    /// failed write gives Ignore `store_unavailable` and leaves the message
+    /// new, so the same frame is accepted when it comes again.
+    pub fn ingest(&mut self, bytes: &[u8], now: u64) -> Outcome {
+        let store = &self.store;
+        self.ledger.ingest_with(bytes, now, &mut |a| persist(store, a, false).is_ok())
     }
 
-    /// Ingests a batch of frames (e.g. what the gossip queue holds) and
-    /// persists everything accepted with one write per index. Outcomes are
-    /// in frame order.
-    pub fn ingest_batch<B: AsRef<[u8]>>(&mut self, frames: &[B], now: u64) -> Result<Vec<Outcome>, StoreError> {
-        let outcomes: Vec<Outcome> = frames.iter().map(|f| self.ledger.ingest(f.as_ref(), now)).collect();
-        self.store.insert(outcomes.iter().flat_map(|o| o.accepted.iter()))?;
-        Ok(outcomes)
+    /// Like [`Replica::ingest`], but flushed inside the persist step: a frame
+    /// this node was handed locally is accepted only once it is durable.
+    pub fn ingest_durable(&mut self, bytes: &[u8], now: u64) -> Outcome {
+        let store = &self.store;
+        self.ledger.ingest_with(bytes, now, &mut |a| persist(store, a, true).is_ok())
+    }
+
+    /// Ingests a batch of frames (e.g. a sync page) in order, each like
+    /// [`Replica::ingest`]. Outcomes are in frame order.
+    pub fn ingest_batch<B: AsRef<[u8]>>(&mut self, frames: &[B], now: u64) -> Vec<Outcome> {
+        frames.iter().map(|f| self.ingest(f.as_ref(), now)).collect()
     }
 
     /// Signs `payload` with `key`, validates it exactly like a peer would,
     /// persists and flushes it. Returns the envelope to gossip only once it
     /// is durable, so an acknowledged post survives a crash.
     pub fn publish(&mut self, payload: &Payload, key: &AuthorKey, now: u64) -> Result<Envelope, PublishError> {
-        self.publish_envelope(payload.seal(key), now)
+        self.publish_sealed(payload.seal(key), now)
     }
 
     /// Like [`Replica::publish`] for an envelope signed elsewhere (a
     /// moderator's key kept off the node). The signature is checked here.
     pub fn publish_signed(&mut self, bytes: &[u8], now: u64) -> Result<Envelope, PublishError> {
         let env = Envelope::open(bytes).map_err(PublishError::Rejected)?;
-        self.publish_envelope(env, now)
+        self.publish_sealed(env, now)
     }
 
-    fn publish_envelope(&mut self, env: Envelope, now: u64) -> Result<Envelope, PublishError> {
-        let outcome = self.ledger.admit(env.clone(), now);
-        match outcome.verdict {
-            Verdict::Accept => {
-                self.store.insert(&outcome.accepted)?;
-                self.store.flush()?;
-                Ok(env)
+    /// Like [`Replica::publish`] for an envelope already signed (and, if it
+    /// came from elsewhere, verified). The store write and its flush happen
+    /// inside the ledger's persist step: a failed write or flush leaves the
+    /// post uncommitted (the same post can be sent again), never half there.
+    pub fn publish_sealed(&mut self, env: Envelope, now: u64) -> Result<Envelope, PublishError> {
+        let store = &self.store;
+        let mut failure = None;
+        let outcome = self.ledger.admit_with(env.clone(), now, &mut |a| match persist(store, a, true) {
+            Ok(()) => true,
+            Err(e) => {
+                failure.get_or_insert(e);
+                false
             }
+        });
+        match outcome.verdict {
+            Verdict::Accept => Ok(env),
+            Verdict::Ignore(IgnoreReason::StoreUnavailable) => match failure {
+                Some(e) => Err(PublishError::Store(e)),
+                None => Err(PublishError::Ignored(IgnoreReason::StoreUnavailable)),
+            },
             Verdict::Ignore(r) => Err(PublishError::Ignored(r)),
             Verdict::Reject(r) => Err(PublishError::Rejected(r)),
         }
@@ -125,3 +156,17 @@ impl Replica {
         self.store.flush()
     }
 }
+
+/// The ledger's persist step: writes one accepted message (and flushes it
+/// when `durable`), logging a failure.
+fn persist(store: &Store, accepted: &Accepted, durable: bool) -> Result<(), StoreError> {
+    let written =
+        store.insert(std::iter::once(accepted)).and_then(|()| if durable { store.flush().map(drop) } else { Ok(()) });
+    if let Err(e) = &written {
+        tracing::error!(error = %e, id = %accepted.envelope.id().to_hex(), "store write failed; message not accepted (it will be accepted when it comes again)");
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests;

@@ -45,7 +45,7 @@ impl Demo {
         let mut verdicts = Vec::new();
         for (i, r) in self.replicas.iter_mut().enumerate() {
             if i != origin {
-                verdicts.push(r.ingest(&bytes, self.now)?.verdict);
+                verdicts.push(r.ingest(&bytes, self.now).verdict);
             }
         }
         println!("  {what:<44} {}", summarize(&verdicts));

@@ -17,10 +17,12 @@ use stoop_core::ids::MessageId;
 use stoop_core::message::Decision;
 use stoop_core::testkit::{seeded_key, unix_now};
 use stoop_core::verdict::IgnoreReason;
-use stoop_node::daemon::node::Node;
 use stoop_node::net::behaviour::{Behaviour, BehaviourConfig, IDLE_CONNECTION_TIMEOUT, hood_topic};
 use stoop_node::net::{EventLoop, NetClient};
 use stoop_node::replica::{PublishError, Replica};
+use stoop_node::service::Node;
+use stoop_node::service::clock::Clock;
+use stoop_node::service::feed::FeedKind;
 use stoop_node::store::{Store, StoreConfig};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -64,6 +66,14 @@ pub enum RunError {
         frame: usize,
         /// Verdict.
         why: String,
+    },
+    /// A replica thread could not start or stopped early.
+    #[error("replica of node {node}: {source}")]
+    Service {
+        /// Node index.
+        node: usize,
+        /// Cause.
+        source: stoop_node::service::ServiceError,
     },
     /// libp2p setup failed.
     #[error("network setup of node {node}: {why}")]
@@ -279,9 +289,9 @@ fn spawn_collector(node: &Arc<Node>, shared: Arc<Shared>, i: usize) -> JoinHandl
                     let now = shared.now_ms();
                     let Ok(id) = MessageId::from_hex(&ev.id) else { continue };
                     let stats = &shared.nodes[i];
-                    if ev.event == "message" {
+                    if ev.event == FeedKind::Message {
                         stats.accept(*id.as_bytes(), now);
-                    } else if ev.event == "state" && ev.state == Some(stoop_core::ledger::AlertState::Hidden) {
+                    } else if ev.event == FeedKind::State && ev.state == Some(stoop_core::ledger::AlertState::Hidden) {
                         stats.hide(*id.as_bytes(), now);
                     }
                 }
@@ -454,15 +464,16 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
         let store = Store::open(&cfg).map_err(|source| RunError::Store { node: i, source })?;
         let (mut replica, _) = Replica::create(store, hood.fixture.charter.clone())
             .map_err(|source| RunError::Store { node: i, source })?;
-        let outcomes =
-            replica.ingest_batch(&hood.membership, setup_unix).map_err(|source| RunError::Store { node: i, source })?;
+        let outcomes = replica.ingest_batch(&hood.membership, setup_unix);
         for (frame, o) in outcomes.iter().enumerate() {
             if !matches!(o.verdict, stoop_core::verdict::Verdict::Accept) {
                 return Err(RunError::Membership { node: i, frame, why: format!("{:?}", o.verdict) });
             }
         }
         let author = seeded_key(&format!("node-author-{i}"));
-        nodes.push(Some(Arc::new(Node::new(replica, author, None))));
+        let node =
+            Node::start(replica, author, Clock::system()).map_err(|source| RunError::Service { node: i, source })?;
+        nodes.push(Some(Arc::new(node)));
     }
     let rss_stores_kib = proc_status_kib("VmRSS:").unwrap_or(0);
     let cast = Cast { keys, peers, roles: roles.clone(), nodes };
@@ -643,6 +654,14 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
     for c in collectors {
         c.abort();
     }
+    // Take each replica back from its thread for the report.
+    let mut replicas: Vec<Option<Replica>> = Vec::with_capacity(s.nodes);
+    for (i, node) in cast.nodes.iter().enumerate() {
+        match node {
+            Some(n) => replicas.push(Some(n.close().await.map_err(|source| RunError::Service { node: i, source })?.0)),
+            None => replicas.push(None),
+        }
+    }
 
     let facts = RunFacts {
         work_ms,
@@ -672,7 +691,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
         s,
         &shared,
         &roles,
-        &cast.nodes,
+        &replicas,
         &published,
         &adv_frames,
         (&counters_at_work, &counters_at_end),
@@ -700,7 +719,7 @@ async fn publish_honest(
     let node = cast.nodes[origin].as_ref()?;
     let net = running[origin].as_ref()?.net.as_ref()?;
     let bytes = env.to_bytes();
-    let held = match node.publish_signed(&bytes, now) {
+    let held = match node.publish_signed(bytes.clone(), now).await {
         Ok(_) => false,
         // A vote for an alert the origin has not received yet waits in its
         // pending buffer and is gossiped when the alert arrives, so it

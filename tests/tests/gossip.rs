@@ -319,7 +319,7 @@ fn every_bad_frame_is_refused_through_the_real_gossip_path() -> TestResult {
     let (witness, _) = fresh_peer(&node, &topic, &addr, &node_id, Authorship::Anonymous)?;
     let gossip_total = |n: &Node| n.metric("stoop_messages_total", &[("origin", "gossip")]);
     let seen_before = gossip_total(&node)?;
-    peer.publish(vec![0x0a; 20 * 1024])?;
+    peer.publish(vec![0x0a; stoop_node::net::behaviour::MAX_TRANSMIT_BYTES + 1])?;
     let controls = control_validated(&node, &witness, &f, &founder, created, "the oversized frame")?;
     assert_eq!(gossip_total(&node)? - seen_before, controls, "an oversized frame reached validation");
     assert_eq!(node.store_messages()?, stored);

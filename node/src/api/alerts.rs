@@ -59,7 +59,7 @@ pub(super) async fn list_alerts(
     let include_hidden = q.include_hidden.unwrap_or(false);
     let limit = q.limit.unwrap_or(100).min(1000);
     let category = q.category;
-    let alerts = read(&s, move |r| views::list(r, since, category.as_deref(), state, include_hidden, limit)).await;
+    let alerts = read(&s, move |r| views::list(r, since, category.as_deref(), state, include_hidden, limit)).await?;
     Ok(Json(json!({ "alerts": alerts })))
 }
 
@@ -68,7 +68,7 @@ pub(super) async fn get_alert(
     Path(id): Path<String>,
 ) -> Result<Json<AlertDetail>, ApiError> {
     let id = parse_id(&id)?;
-    read(&s, move |r| views::detail(r, &id)).await.map(Json).ok_or_else(|| ApiError::unknown_alert(&id))
+    read(&s, move |r| views::detail(r, &id)).await?.map(Json).ok_or_else(|| ApiError::unknown_alert(&id))
 }
 
 /// A new alert as the API takes it. Optional CAP fields get sensible defaults.
@@ -132,8 +132,8 @@ pub(super) async fn post_alert(
     ApiJson(req): ApiJson<AlertRequest>,
 ) -> Result<Answer, ApiError> {
     let now = s.node.now();
-    let alert =
-        read(&s, move |r| build_alert(r.ledger().charter(), r.ledger().hood(), req, MsgType::Alert, None, now)).await?;
+    let alert = read(&s, move |r| build_alert(r.ledger().charter(), r.ledger().hood(), req, MsgType::Alert, None, now))
+        .await??;
     publish(&s, Payload::Alert(alert)).await
 }
 
@@ -148,7 +148,7 @@ pub(super) async fn update_alert(
         require_alert(r, &id)?;
         build_alert(r.ledger().charter(), r.ledger().hood(), req, MsgType::Update, Some(id), now)
     })
-    .await?;
+    .await??;
     publish(&s, Payload::Alert(alert)).await
 }
 
@@ -190,7 +190,7 @@ pub(super) async fn cancel_alert(
         }
         Ok::<_, ApiError>(a)
     })
-    .await?;
+    .await??;
     publish(&s, Payload::Alert(alert)).await
 }
 
@@ -207,7 +207,7 @@ pub(super) async fn react(
 ) -> Result<Answer, ApiError> {
     let alert = parse_id(&id)?;
     let kind = enum_field("kind", Some(&req.kind), ReactionKind::parse, ReactionKind::SeenToo)?;
-    read(&s, move |r| require_alert(r, &alert).map(drop)).await?;
+    read(&s, move |r| require_alert(r, &alert).map(drop)).await??;
     let hood = s.node.hood();
     publish(&s, Payload::Reaction(Reaction { hood, alert, kind, sent: s.node.now() })).await
 }
@@ -227,7 +227,7 @@ pub(super) async fn report(
 ) -> Result<Answer, ApiError> {
     let alert = parse_id(&id)?;
     let reason = enum_field("reason", Some(&req.reason), ReportReason::parse, ReportReason::Spam)?;
-    read(&s, move |r| require_alert(r, &alert).map(drop)).await?;
+    read(&s, move |r| require_alert(r, &alert).map(drop)).await??;
     let hood = s.node.hood();
     publish(&s, Payload::Report(Report { hood, alert, reason, note: req.note, sent: s.node.now() })).await
 }

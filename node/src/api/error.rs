@@ -39,6 +39,11 @@ impl ApiError {
     }
 
     /// The store failed: 503, as retrying later may work.
+    /// The node is shutting down (its replica thread has stopped).
+    pub(super) fn stopped(e: &dyn std::fmt::Display) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string())
+    }
+
     pub(super) fn store(e: &StoreError) -> Self {
         tracing::error!(error = %e, "store failed during an API call");
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_error", e.to_string())

@@ -8,14 +8,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiJson, optional_json};
-use super::publish::{durable, publish};
+use super::publish::publish;
 use super::verdict::Answer;
 use super::{ApiState, read};
 use crate::core::keys::{AuthorKey, PublicKey};
 use crate::core::message::{Invite, Payload, Revocation};
-use crate::daemon::ticket::Ticket;
+use crate::service::ticket::Ticket;
 
-pub(super) async fn members(State(s): State<ApiState>) -> Json<Value> {
+pub(super) async fn members(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let list: Vec<Value> = read(&s, |r| {
         let m = r.ledger().membership();
         m.members()
@@ -23,8 +23,8 @@ pub(super) async fn members(State(s): State<ApiState>) -> Json<Value> {
             .map(|(k, since)| json!({ "key": k.to_hex(), "since": since, "revoked_at": m.revoked_at(&k) }))
             .collect()
     })
-    .await;
-    Json(json!({ "members": list }))
+    .await?;
+    Ok(Json(json!({ "members": list })))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -41,24 +41,19 @@ pub(super) async fn invite(State(s): State<ApiState>, body: axum::body::Bytes) -
     let secret = AuthorKey::generate()
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no_randomness", e.to_string()))?;
     let now = s.node.now();
-    let (hood, charter) = read(&s, |r| (r.ledger().hood(), r.ledger().signed_charter().clone())).await;
+    let (hood, charter) = read(&s, |r| (r.ledger().hood(), r.ledger().signed_charter().clone())).await?;
     let payload = Payload::Invite(Invite {
         hood,
         ticket_key: secret.public(),
         sent: now,
         expires: now.saturating_add(expires_in),
     });
-    let env = match durable(&s, move |node| node.publish(&payload, now)).await? {
+    let env = match s.node.publish(payload, now).await {
         Ok(env) => env,
         Err(e) => return Answer::refused(e).map(IntoResponse::into_response),
     };
     let _ = s.net.publish(env.to_bytes()).await;
-    let listen = s.net.listen_addrs().await.unwrap_or_default();
-    let bootstrap = listen
-        .into_iter()
-        .filter(|a| !a.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::Ip4(ip) if ip.is_unspecified())))
-        .map(|a| format!("{a}/p2p/{}", s.peer_id))
-        .collect();
+    let bootstrap = s.net.ticket_addrs().await.unwrap_or_default();
     let ticket = Ticket { charter, invite: env.clone(), secret, bootstrap };
     let body =
         json!({ "ticket": ticket.encode(), "invite": env.id().to_hex(), "expires": now.saturating_add(expires_in) });

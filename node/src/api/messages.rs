@@ -9,12 +9,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiJson};
-use super::publish::durable;
 use super::verdict::Answer;
 use super::{ApiState, parse_id, read};
 use crate::core::envelope::Envelope;
-use crate::core::verdict::Verdict;
-use crate::daemon::node::Origin;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,10 +21,10 @@ pub(super) struct SignedRequest {
 }
 
 /// Takes an envelope signed elsewhere (a moderator key kept off the node)
-/// through the very path a gossiped frame takes (`Node::ingest`), so it gets
-/// the verdict and reason code gossip would give the same bytes; the API
-/// adds no check of its own. An accepted frame is flushed before the answer
-/// and then gossiped.
+/// through the very path a gossiped frame takes (`Replica::ingest`, made
+/// durable), so it gets the verdict and reason code gossip would give the
+/// same bytes; the API adds no check of its own. An accepted frame is
+/// flushed before the answer and then gossiped.
 pub(super) async fn post_signed(
     State(s): State<ApiState>,
     ApiJson(req): ApiJson<SignedRequest>,
@@ -36,16 +33,8 @@ pub(super) async fn post_signed(
         .map_err(|_| ApiError::bad_request("bad_envelope", "envelope: expected hex"))?;
     let now = s.node.now();
     let bytes = frame.clone();
-    let (answer, flushed) = durable(&s, move |node| {
-        let outcome = node.ingest(&bytes, now, Origin::Local);
-        let flushed = match outcome.verdict {
-            Verdict::Accept => node.flush().map(drop),
-            _ => Ok(()),
-        };
-        (Answer::new(outcome.verdict, outcome.id, outcome.kind), flushed)
-    })
-    .await?;
-    flushed.map_err(|e| ApiError::store(&e))?;
+    let outcome = s.node.ingest_local(bytes, now).await.map_err(|e| ApiError::stopped(&e))?;
+    let answer = Answer::new(outcome.verdict, outcome.id, outcome.kind);
     if answer.is_accept() {
         let _ = s.net.publish(frame).await;
     }
@@ -55,7 +44,7 @@ pub(super) async fn post_signed(
 /// One stored message as its exact signed bytes.
 pub(super) async fn get_message(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let frame = read(&s, move |r| r.store().get(&id)).await.map_err(|e| ApiError::store(&e))?.ok_or_else(|| {
+    let frame = read(&s, move |r| r.store().get(&id)).await?.map_err(|e| ApiError::store(&e))?.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "unknown_message", format!("message {id} is not stored here"))
     })?;
     // Verified on the way in; decoded again only to name its kind.

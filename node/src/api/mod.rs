@@ -44,9 +44,9 @@ use axum::middleware;
 use axum::routing::{get, post};
 
 use crate::core::ids::MessageId;
-use crate::daemon::node::Node;
-use crate::net::NetClient;
 use crate::replica::Replica;
+use crate::service::Node;
+use crate::service::network::Network;
 
 pub use alerts::AlertRequest;
 pub use error::{ApiError, ApiJson};
@@ -68,7 +68,7 @@ pub struct ApiState {
     /// The node.
     pub node: Arc<Node>,
     /// The network.
-    pub net: NetClient,
+    pub net: Arc<dyn Network>,
     /// Bearer token.
     pub token: Arc<str>,
     /// Start time, for uptime.
@@ -117,12 +117,14 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Runs `f` on the node's replica: the one place handlers read node state,
-/// so how they reach it (today a lock, later a request to the task that
-/// owns the replica) changes here only. `f` owns what it needs so it can run
-/// elsewhere.
-async fn read<T: Send + 'static>(s: &ApiState, f: impl FnOnce(&Replica) -> T + Send + 'static) -> T {
-    f(&s.node.replica())
+/// Runs `f` on the node's replica thread: the one place handlers read node
+/// state, so no async worker touches the ledger or sled. Fails only when
+/// the node is shutting down.
+async fn read<T: Send + 'static>(
+    s: &ApiState,
+    f: impl FnOnce(&Replica) -> T + Send + 'static,
+) -> Result<T, error::ApiError> {
+    s.node.read(f).await.map_err(|e| error::ApiError::stopped(&e))
 }
 
 fn parse_id(s: &str) -> Result<MessageId, ApiError> {

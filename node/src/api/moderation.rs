@@ -17,8 +17,8 @@ use crate::core::keys::PublicKey;
 use crate::core::message::{Decision, Payload, ReportReason, RosterChange, RosterOp, Vote};
 use crate::replica::Replica;
 
-pub(super) async fn queue(State(s): State<ApiState>) -> Json<Value> {
-    Json(json!({ "queue": read(&s, views::queue).await }))
+pub(super) async fn queue(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "queue": read(&s, views::queue).await? })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,7 +43,7 @@ pub(super) async fn vote(State(s): State<ApiState>, ApiJson(req): ApiJson<VoteRe
     };
     let hood = s.node.hood();
     let now = s.node.now();
-    let sent = read(&s, move |r| require_alert(r, &alert).map(|_| vote_time(r, &alert, now))).await?;
+    let sent = read(&s, move |r| require_alert(r, &alert).map(|_| vote_time(r, &alert, now))).await??;
     publish(&s, Payload::Vote(Vote { hood, alert, decision, reason, note: req.note, sent })).await
 }
 
@@ -56,8 +56,8 @@ fn vote_time(replica: &Replica, alert: &MessageId, now: u64) -> u64 {
     latest.map_or(now, |t| now.max(t + 1))
 }
 
-pub(super) async fn roster(State(s): State<ApiState>) -> Json<Value> {
-    Json(read(&s, roster_view).await)
+pub(super) async fn roster(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(read(&s, roster_view).await?))
 }
 
 fn roster_view(replica: &Replica) -> Value {
@@ -102,10 +102,10 @@ pub(super) async fn roster_change(
             return Err(ApiError::bad_request("invalid_field", format!("op: {other:?} is not add, remove or quorum")));
         }
     };
-    let (hood, base_version) = read(&s, |r| (r.ledger().hood(), r.ledger().roster().version)).await;
+    let (hood, base_version) = read(&s, |r| (r.ledger().hood(), r.ledger().roster().version)).await?;
     publish(&s, Payload::RosterChange(RosterChange { hood, base_version, op, sent: s.node.now() })).await
 }
 
-pub(super) async fn mod_log(State(s): State<ApiState>) -> Json<Value> {
-    Json(read(&s, views::moderation_log).await)
+pub(super) async fn mod_log(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(read(&s, views::moderation_log).await?))
 }

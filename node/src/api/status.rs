@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::{ApiState, read};
 
-pub(super) async fn status(State(s): State<ApiState>) -> Json<Value> {
+pub(super) async fn status(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let peers = s.net.peers().await.map(|p| p.len()).unwrap_or(0);
     let listen = s.net.listen_addrs().await.unwrap_or_default();
-    let me = s.node.author().public();
+    let me = s.node.author();
     let now = s.node.now();
     let uptime_secs = s.started.elapsed().as_secs();
     let peer_id = s.peer_id.clone();
-    Json(
+    Ok(Json(
         read(&s, move |replica| {
             let ledger = replica.ledger();
             json!({
@@ -40,8 +40,8 @@ pub(super) async fn status(State(s): State<ApiState>) -> Json<Value> {
             "quorum": ledger.roster().quorum,
             })
         })
-        .await,
-    )
+        .await?,
+    ))
 }
 
 pub(super) async fn peers(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
@@ -51,6 +51,7 @@ pub(super) async fn peers(State(s): State<ApiState>) -> Result<Json<Value>, ApiE
 }
 
 pub(super) async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
-    s.node.periodic(s.node.now());
+    // Fresh gauges (store size, pending), computed on the replica thread.
+    let _ = s.node.housekeeping().await;
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.node.metrics.encode())
 }

@@ -14,7 +14,7 @@ pub(super) async fn events(State(s): State<ApiState>) -> Sse<impl Stream<Item = 
     let rx = s.node.events.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         let event = match rx.recv().await {
-            Ok(ev) => Event::default().event(ev.event).data(serde_json::to_string(&ev).unwrap_or_default()),
+            Ok(ev) => Event::default().event(ev.event.name()).data(serde_json::to_string(&ev).unwrap_or_default()),
             // A slow reader skips ahead and is told how much it missed.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                 Event::default().event("lagged").data(json!({ "event": "lagged", "missed": n }).to_string())

@@ -22,10 +22,11 @@ use crate::core::ids::MessageId;
 use crate::core::ledger::Ledger;
 use crate::core::message::{MsgType, Payload};
 use crate::core::verdict::{IgnoreReason, Verdict};
-use crate::daemon::node::Node;
 use crate::net::EventLoop;
 use crate::net::behaviour::{Behaviour, BehaviourConfig, hood_topic};
 use crate::replica::Replica;
+use crate::service::Node;
+use crate::service::clock::Clock;
 use crate::store::{Store, StoreConfig};
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -46,7 +47,7 @@ impl Harness {
         let fixture = HoodFixture::new(1, 1)?;
         let store = Store::open(&StoreConfig::temporary(1 << 20))?;
         let (replica, _) = Replica::create(store, fixture.charter.clone())?;
-        let node = Arc::new(Node::new(replica, fixture.founders[0].clone(), None));
+        let node = Arc::new(Node::start(replica, fixture.founders[0].clone(), Clock::system())?);
         let topic = hood_topic(&fixture.hood());
         let cfg = BehaviourConfig { mdns: false, upnp: false, ..BehaviourConfig::default() };
         let swarm = SwarmBuilder::with_new_identity()
@@ -57,7 +58,8 @@ impl Harness {
             .build();
         let peer_id = swarm.local_peer_id().to_string();
         let (_event_loop, net) = EventLoop::new(swarm, node.clone(), topic, 60);
-        let state = ApiState { node: node.clone(), net, token: TOKEN.into(), started: Instant::now(), peer_id };
+        let state =
+            ApiState { node: node.clone(), net: Arc::new(net), token: TOKEN.into(), started: Instant::now(), peer_id };
         Ok(Self { fixture, node, app: router(state) })
     }
 

@@ -58,6 +58,7 @@ impl Answer {
             PublishError::Rejected(r) => Ok(Self::new(Verdict::Reject(r), None, None)),
             PublishError::Ignored(r) => Ok(Self::new(Verdict::Ignore(r), None, None)),
             PublishError::Store(e) => Err(ApiError::store(&e)),
+            PublishError::Stopped => Err(ApiError::stopped(&"the node is shutting down")),
         }
     }
 

@@ -1,46 +1,46 @@
 //! The `stoopd` daemon: `init`, `join` and `run`, as library functions the
 //! binary and the tests call the same way.
 //!
+//! It wires the pieces together: opens the store, starts the service
+//! (the replica thread), the network loop and the API, and carries out the
+//! outbox.
+//!
 //! # Layout
-//! - [`clock`]: the wall clock (system time plus an optional offset).
 //! - [`config`]: `stoop.toml` + `STOOP_*` + flags.
 //! - [`datadir`]: keys, token and address files, with permission checks.
-//! - [`node`]: shared state (replica, live feed, metrics).
-//! - [`metrics`]: Prometheus registry.
-//! - [`ticket`]: invite tickets.
+//! - [`system`]: `init --system` / `join --system` for the packaged service.
+//! - [`clock`], [`ticket`]: re-exported from the service, where they live.
 
-pub mod clock;
 pub mod config;
 pub mod datadir;
-pub mod metrics;
-pub mod node;
 pub mod system;
-pub mod ticket;
+
+pub use crate::service::{clock, ticket};
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use libp2p::{SwarmBuilder, identity, noise, tcp, yamux};
+use libp2p::identity;
 use tokio::sync::watch;
 
-use self::clock::{CLOCK_OFFSET_ENV, Clock};
 use self::config::{Config, ConfigError, Settings};
 use self::datadir::{DataDir, DataDirError};
-use self::node::Node;
-use self::ticket::{Ticket, TicketError};
 use crate::api::{self, ApiState};
 use crate::core::area::Cell;
 use crate::core::charter::{Charter, CharterError, SignedCharter};
 use crate::core::keys::AuthorKey;
 use crate::core::message::{Join, Payload};
 use crate::core::verdict::{IgnoreReason, Verdict};
-use crate::net::behaviour::{Behaviour, BehaviourConfig, IDLE_CONNECTION_TIMEOUT, hood_topic};
+use crate::net::behaviour::{BehaviourConfig, hood_topic};
+use crate::net::swarm::{self, SwarmError, is_loopback};
 use crate::net::{EventLoop, NetClient};
 use crate::replica::Replica;
+use crate::service::clock::{CLOCK_OFFSET_ENV, Clock, ClockError, unix_now};
+use crate::service::ticket::{Ticket, TicketError};
+use crate::service::{Node, ServiceError};
 use crate::store::{LoadReport, Store, StoreConfig, StoreError};
-use clock::unix_now;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,15 @@ pub enum DaemonError {
     /// Bad configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Bad clock offset.
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+    /// The replica thread could not start or stopped early.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The swarm could not be built.
+    #[error(transparent)]
+    Swarm(#[from] SwarmError),
     /// Data directory problem.
     #[error(transparent)]
     DataDir(#[from] DataDirError),
@@ -116,27 +125,15 @@ pub fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("stoop-data"))
 }
 
+/// First line of a written `stoop.toml`.
+const CONFIG_HEADER: &str = "# Stoop node configuration. Every key can also be set with a STOOP_<KEY> variable.\n";
+
 fn write_config(dir: &DataDir, config: &Config) -> Result<(), DaemonError> {
-    let text = toml_text(config);
+    let body =
+        toml::to_string(config).map_err(|e| ConfigError::Invalid(format!("cannot write the configuration: {e}")))?;
+    let text = format!("{CONFIG_HEADER}{body}");
     std::fs::write(dir.config_file(), text).map_err(|source| DataDirError::Io { path: dir.config_file(), source })?;
     Ok(())
-}
-
-fn toml_text(c: &Config) -> String {
-    let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
-    format!(
-        "# Stoop node configuration. Every key can also be set with a STOOP_<KEY> variable.\n\
-         listen = [{}]\napi = {:?}\nmdns = {}\nupnp = {}\nbootstrap = [{}]\ncache_mib = {}\nmax_connections = {}\noutbound_peers = {}\nresync_secs = {}\n",
-        list(&c.listen),
-        c.api,
-        c.mdns,
-        c.upnp,
-        list(&c.bootstrap),
-        c.cache_mib,
-        c.max_connections,
-        c.outbound_peers,
-        c.resync_secs
-    )
 }
 
 /// What `init` created.
@@ -237,11 +234,10 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
     let (replica, report, quarantined) = open_replica(&dir, &store_cfg, clock.now())?;
     tracing::info!(messages = report.messages, repaired = report.repaired, dropped = report.dropped, "store opened");
     let hood = replica.ledger().hood();
-    let node = Arc::new(Node::new(replica, author, Some(dir.clone())).with_clock(clock));
+    let node = Arc::new(Node::start(replica, author, clock)?);
     if quarantined {
         node.metrics.store_quarantines.inc();
     }
-    let topic = hood_topic(&hood);
 
     // LAN discovery and router port mapping are pointless for a node that
     // only listens on loopback (a test or a same-machine demo), and would
@@ -257,27 +253,11 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
         outbound_peers: settings.config.outbound_peers as usize,
         ..BehaviourConfig::default()
     };
-    let net_err = |e: &dyn std::fmt::Display| DaemonError::Network(e.to_string());
-    let builder = SwarmBuilder::with_existing_identity(node_key.clone())
-        .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-        .map_err(|e| net_err(&e))?;
-    #[cfg(feature = "quic")]
-    let builder = builder.with_quic();
-    let mut swarm = builder
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| net_err(&e))?
-        .with_behaviour(|key, relay| Behaviour::new(key, relay, &behaviour_cfg, &topic).map_err(Into::into))
-        .map_err(|e| net_err(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
-        .build();
-    swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| net_err(&e))?;
-    for addr in &settings.listen {
-        swarm.listen_on(addr.clone()).map_err(|e| DaemonError::Network(format!("cannot listen on {addr}: {e}")))?;
-    }
+    let swarm = swarm::build(&node_key, &behaviour_cfg, &hood, &settings.listen)?;
     let peer_id = node_key.public().to_peer_id().to_string();
-    let (event_loop, net) = EventLoop::new(swarm, node.clone(), topic, settings.config.resync_secs);
+    let (event_loop, net) = EventLoop::new(swarm, node.clone(), hood_topic(&hood), settings.config.resync_secs);
     let event_loop = event_loop.with_bootstrap(settings.bootstrap.clone());
+    let listen_task = tokio::spawn(publish_listen_addrs(dir.clone(), event_loop.watch_listen_addrs()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let net_task = tokio::spawn(event_loop.run(stop_rx.clone()));
 
@@ -288,8 +268,13 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
     let token = dir.new_token()?;
     dir.write_api_addr(&api_addr)?;
     tracing::info!(%api_addr, %peer_id, hood = %hood, "stoopd running");
-    let state =
-        ApiState { node: node.clone(), net: net.clone(), token: token.into(), started: Instant::now(), peer_id };
+    let state = ApiState {
+        node: node.clone(),
+        net: Arc::new(net.clone()),
+        token: token.into(),
+        started: Instant::now(),
+        peer_id,
+    };
     let mut api_stop = stop_rx.clone();
     let api_task = tokio::spawn(async move {
         let served = axum::serve(listener, api::router(state))
@@ -309,7 +294,9 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
     for task in [net_task, api_task, outbox_task] {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }
-    node.flush()?;
+    listen_task.abort();
+    let (_replica, flushed) = node.close().await?;
+    flushed?;
     tracing::info!("store flushed; bye");
     Ok(())
 }
@@ -377,7 +364,7 @@ async fn deliver_outbox(dir: DataDir, node: Arc<Node>, net: NetClient, mut stop:
         let mut left = Vec::new();
         for frame in frames {
             let _ = net.publish(frame.clone()).await;
-            let outcome = node.ingest(&frame, node.now(), node::Origin::Local);
+            let Ok(outcome) = node.ingest_local(frame.clone(), node.now()).await else { return };
             match outcome.verdict {
                 Verdict::Accept | Verdict::Ignore(IgnoreReason::Duplicate) => {
                     tracing::info!(kind = outcome.kind.map_or("unknown", |k| k.name()), "outbox message delivered");
@@ -394,14 +381,14 @@ async fn deliver_outbox(dir: DataDir, node: Arc<Node>, net: NetClient, mut stop:
     }
 }
 
-fn is_loopback(addr: &libp2p::Multiaddr) -> bool {
-    use libp2p::multiaddr::Protocol;
-    addr.iter().any(|p| match p {
-        Protocol::Ip4(ip) => ip.is_loopback(),
-        Protocol::Ip6(ip) => ip.is_loopback(),
-        Protocol::Memory(_) => true,
-        _ => false,
-    })
+/// Writes the swarm's listen addresses for the CLI each time they change.
+async fn publish_listen_addrs(dir: DataDir, mut addrs: watch::Receiver<Vec<libp2p::Multiaddr>>) {
+    while addrs.changed().await.is_ok() {
+        let current = addrs.borrow_and_update().clone();
+        if let Err(e) = dir.write_listen_addrs(&current) {
+            tracing::warn!(error = %e, "could not write the listen address file");
+        }
+    }
 }
 
 /// Waits for SIGINT or SIGTERM.
@@ -423,5 +410,28 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_config_with_quotes_backslashes_and_unicode_reads_back_the_same()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let dir = DataDir::new(tmp.path());
+        dir.create()?;
+        let config = Config {
+            api: "say \"hi\" C:\\path\ttab".into(),
+            // A combining accent: Rust's {:?} writes it as \u{301}, which is not TOML.
+            bootstrap: vec!["caf\u{e9} cafe\u{301} \u{1F3E0} \u{200B}".into(), "'single' and \"double\"".into()],
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            ..Config::default()
+        };
+        write_config(&dir, &config)?;
+        assert_eq!(Config::load(&dir.config_file())?, config);
+        Ok(())
     }
 }

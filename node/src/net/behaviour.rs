@@ -34,6 +34,28 @@ pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
 /// and a timer per connection every 15 s (10 % of the simulator's CPU at
 /// 1,000 nodes).
 pub const PING_INTERVAL: Duration = Duration::from_secs(60);
+/// Bytes gossipsub's wire frame adds around one envelope. An RPC carrying
+/// one anonymous message holding a maximum-size envelope (16,384 bytes):
+/// - Message.data: tag 1 + length varint 3 (16,384 needs 3 bytes) = 4
+/// - Message.topic `/stoop/hood/<64 hex>` (76 bytes): tag 1 + length 1 + 76 = 78
+///   (Message = 16,384 + 4 + 78 = 16,466 bytes)
+/// - RPC.publish: tag 1 + length varint 3 (16,466) = 4 (RPC = 16,470)
+/// - the frame's own length prefix: varint 3 (16,470)
+///
+/// 4 + 78 + 4 + 3 = 89.
+pub const GOSSIP_FRAMING_BYTES: usize = 4 + 78 + 4 + 3;
+/// Slack for how libp2p-gossipsub 0.50 applies its limit: it compares it
+/// with the whole read buffer, and asynchronous-codec reads 8 KiB at a
+/// time, so a frame followed closely by another is measured together with
+/// up to 8 KiB - 1 bytes of the next one.
+pub const GOSSIP_READ_SLACK_BYTES: usize = 8 * 1024 - 1;
+/// Gossipsub's `max_transmit_size`: a maximum-size envelope in its frame,
+/// plus the read slack. At the bare envelope cap, envelopes from about
+/// 16,296 bytes up (and a big one right behind another) were dropped inside
+/// gossipsub, without the `oversized` verdict the protocol promises; now
+/// everything up to the cap passes, and frames over it (up to about 24 KiB)
+/// reach the ledger and get `oversized`.
+pub const MAX_TRANSMIT_BYTES: usize = MAX_ENVELOPE_BYTES + GOSSIP_FRAMING_BYTES + GOSSIP_READ_SLACK_BYTES;
 /// Score below which gossipsub ignores a peer; the event loop also
 /// disconnects and temporarily bans it (see `core::bans`).
 pub const GRAYLIST_THRESHOLD: f64 = -1000.0;
@@ -127,7 +149,7 @@ pub fn gossipsub(cfg: &BehaviourConfig, topic: &IdentTopic) -> Result<gossipsub:
         .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
         .message_id_fn(message_id)
-        .max_transmit_size(MAX_ENVELOPE_BYTES)
+        .max_transmit_size(MAX_TRANSMIT_BYTES)
         .mesh_n(cfg.mesh_n)
         .mesh_n_low(cfg.mesh_n.saturating_sub(2).max(1))
         .mesh_n_high(cfg.mesh_n * 2)
@@ -241,6 +263,92 @@ mod tests {
         forged[last] ^= 1;
         assert_ne!(message_id(&gossip(genuine.clone())), message_id(&gossip(forged)));
         assert_eq!(message_id(&gossip(genuine.clone())), message_id(&gossip(genuine)));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod frame_size_tests {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use libp2p::core::transport::MemoryTransport;
+    use libp2p::core::upgrade::Version;
+    use libp2p::core::{Multiaddr, Transport};
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::{Swarm, SwarmBuilder, noise, yamux};
+    use stoop_core::ledger::Ledger;
+    use stoop_core::testkit::HoodFixture;
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn memory_swarm(topic: &IdentTopic) -> Result<Swarm<gossipsub::Behaviour>, Box<dyn std::error::Error>> {
+        let cfg = BehaviourConfig { mdns: false, upnp: false, ..BehaviourConfig::default() };
+        let key = identity::Keypair::generate_ed25519();
+        let noise = noise::Config::new(&key)?;
+        let mut swarm = SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_other_transport(move |_| {
+                MemoryTransport::default().upgrade(Version::V1).authenticate(noise).multiplex(yamux::Config::default())
+            })?
+            .with_behaviour(|_| gossipsub(&cfg, topic).map_err(Into::into))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
+            .build();
+        swarm.behaviour_mut().subscribe(topic)?;
+        Ok(swarm)
+    }
+
+    /// The test's real hood topic has the length the overhead was computed for.
+    #[tokio::test]
+    async fn a_max_size_envelope_crosses_gossipsub_and_one_over_the_cap_gets_oversized() -> TestResult {
+        let f = HoodFixture::new(1, 1)?;
+        let topic = hood_topic(&f.hood());
+        assert_eq!(topic.hash().as_str().len(), 76);
+        let (mut a, mut b) = (memory_swarm(&topic)?, memory_swarm(&topic)?);
+        a.listen_on("/memory/0".parse::<Multiaddr>()?)?;
+        let addr = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = a.select_next_some().await {
+                break address;
+            }
+        };
+        b.dial(addr)?;
+        let wait = Duration::from_secs(20);
+        tokio::time::timeout(wait, async {
+            loop {
+                tokio::select! {
+                    ev = a.select_next_some() => {
+                        if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) = ev { break }
+                    }
+                    _ = b.select_next_some() => {}
+                }
+            }
+        })
+        .await?;
+        let max = vec![7u8; MAX_ENVELOPE_BYTES];
+        let over = vec![9u8; MAX_ENVELOPE_BYTES + 1];
+        a.behaviour_mut().publish(topic.clone(), max.clone())?;
+        a.behaviour_mut().publish(topic.clone(), over.clone())?;
+        let mut got = Vec::new();
+        tokio::time::timeout(wait, async {
+            while got.len() < 2 {
+                tokio::select! {
+                    _ = a.select_next_some() => {}
+                    ev = b.select_next_some() => {
+                        if let SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) = ev {
+                            got.push(message.data);
+                        }
+                    }
+                }
+            }
+        })
+        .await?;
+        assert!(got.contains(&max), "the maximum-size envelope was dropped by gossipsub");
+        assert!(got.contains(&over), "the over-cap frame never reached validation");
+        let mut ledger = Ledger::new(f.charter.clone());
+        assert_eq!(ledger.ingest(&over, 1_800_000_000).verdict.code(), "oversized");
+        assert_ne!(ledger.ingest(&max, 1_800_000_000).verdict.code(), "oversized");
         Ok(())
     }
 }

@@ -1,29 +1,33 @@
 //! The event loop: owns the `Swarm`, carries out commands from a bounded
-//! channel, feeds gossip and sync frames to the node and reports the core's
-//! verdicts back to gossipsub.
+//! channel, hands gossip frames and sync traffic to the node's service
+//! without waiting on it, and reports the verdicts that come back to
+//! gossipsub.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns};
-use serde::Serialize;
 use stoop_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD};
 use crate::core::bans::{BAN_SECS, Bans};
-use crate::core::ledger::Accepted;
+use crate::core::ledger::{Accepted, Outcome};
 use crate::core::redial::Redial;
 use crate::core::strikes::PeerStrikes;
-use crate::core::sync::{PageRequest, PageResponse, SessionEnd, SyncPlanner, relay_after_sync};
-use crate::core::verdict::{RejectReason, Verdict};
-use crate::daemon::node::{Node, Origin};
+use crate::core::sync::{PAGE_LIMIT, PageRequest, PageResponse, SessionEnd, SyncPlanner, relay_after_sync};
+use crate::core::verdict::{IgnoreReason, RejectReason, Verdict};
+use crate::service::network::Network;
+use crate::service::{Node, WORK_QUEUE_CAPACITY};
+
+pub use crate::service::network::{NetError, PeerInfo};
 
 /// Frames whose gossip publish found no subscribed peer yet, retried each
 /// second until it works or [`PUBLISH_RETRY_SECS`] pass (they are stored
@@ -36,30 +40,19 @@ pub const PUBLISH_RETRY_SECS: u64 = 60;
 /// burst of API calls slows down instead of piling up.
 pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
 
-/// Why a command could not be carried out.
-#[derive(Debug, thiserror::Error)]
-pub enum NetError {
-    /// The event loop has stopped (shutdown).
-    #[error("the network task has stopped")]
-    Stopped,
-}
+/// Results of work handed to the replica, waiting for this loop. Each one
+/// answers an item of the replica's queue, so at this size the replica
+/// thread only waits on the loop when the loop is a whole queue behind.
+pub const RESULT_CHANNEL_CAPACITY: usize = WORK_QUEUE_CAPACITY;
 
-/// A connected peer, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct PeerInfo {
-    /// libp2p peer id.
-    pub peer_id: String,
-    /// Remote address of the first connection.
-    pub address: String,
-    /// Open connections.
-    pub connections: u32,
-    /// Last ping round trip, milliseconds.
-    pub rtt_ms: Option<u64>,
-    /// identify agent string.
-    pub agent: Option<String>,
-    /// This node's gossipsub score of the peer (negative after invalid
-    /// frames; below -1,000 the peer is graylisted). Read when asked.
-    pub score: Option<f64>,
+/// What comes back from the replica thread.
+enum Finished {
+    /// A gossip frame's verdict.
+    Gossip { message_id: gossipsub::MessageId, source: PeerId, now: u64, outcome: Outcome },
+    /// A sync page was ingested.
+    Page { peer: PeerId, now: u64, page: PageResponse, accepted: Vec<Accepted> },
+    /// The answer to a peer's sync request.
+    Served { peer: PeerId, channel: ResponseChannel<pb::SyncResponse>, response: pb::SyncResponse },
 }
 
 /// What the rest of the node can ask the network to do.
@@ -91,6 +84,7 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct NetClient {
     tx: mpsc::Sender<Command>,
+    peer_id: PeerId,
 }
 
 impl NetClient {
@@ -119,12 +113,44 @@ impl NetClient {
     }
 }
 
+impl Network for NetClient {
+    fn publish(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<(), NetError>> {
+        Box::pin(NetClient::publish(self, bytes))
+    }
+
+    fn peers(&self) -> BoxFuture<'_, Result<Vec<PeerInfo>, NetError>> {
+        Box::pin(NetClient::peers(self))
+    }
+
+    fn listen_addrs(&self) -> BoxFuture<'_, Result<Vec<String>, NetError>> {
+        Box::pin(async move { Ok(NetClient::listen_addrs(self).await?.iter().map(ToString::to_string).collect()) })
+    }
+
+    fn ticket_addrs(&self) -> BoxFuture<'_, Result<Vec<String>, NetError>> {
+        Box::pin(async move {
+            let listen = NetClient::listen_addrs(self).await?;
+            Ok(listen
+                .into_iter()
+                .filter(|a| !a.iter().any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())))
+                .map(|a| format!("{a}/p2p/{}", self.peer_id))
+                .collect())
+        })
+    }
+}
+
 /// The task that owns the swarm.
 pub struct EventLoop {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
     node: Arc<Node>,
+    /// Results from the replica thread; the sender is cloned into each
+    /// piece of work handed over.
+    finished_tx: mpsc::Sender<Finished>,
+    finished: mpsc::Receiver<Finished>,
+    /// The swarm's listen addresses, for whoever publishes them.
+    listen_addrs: watch::Sender<Vec<Multiaddr>>,
     topic: IdentTopic,
+    resync_secs: u64,
     planner: SyncPlanner<PeerId>,
     peers: BTreeMap<PeerId, PeerInfo>,
     /// In-flight sync requests; bounded by one per peer (the planner's rule).
@@ -150,13 +176,19 @@ impl EventLoop {
     /// Wraps a built swarm; returns the loop and its client handle.
     pub fn new(swarm: Swarm<Behaviour>, node: Arc<Node>, topic: IdentTopic, resync_secs: u64) -> (Self, NetClient) {
         let (tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
-        let planner = SyncPlanner::resuming(node.last_sync()).with_resync_interval(resync_secs);
+        let (finished_tx, finished) = mpsc::channel(RESULT_CHANNEL_CAPACITY);
+        let peer_id = *swarm.local_peer_id();
         let this = Self {
             swarm,
             commands,
             node,
+            finished_tx,
+            finished,
+            listen_addrs: watch::Sender::new(Vec::new()),
             topic,
-            planner,
+            resync_secs,
+            // Replaced in `run` once the last sync time is read.
+            planner: SyncPlanner::resuming(None).with_resync_interval(resync_secs),
             peers: BTreeMap::new(),
             pending_sync: BTreeMap::new(),
             unsent: std::collections::VecDeque::new(),
@@ -165,7 +197,12 @@ impl EventLoop {
             bootstrap: Vec::new(),
             redial: Redial::new(),
         };
-        (this, NetClient { tx })
+        (this, NetClient { tx, peer_id })
+    }
+
+    /// The swarm's listen addresses as they change.
+    pub fn watch_listen_addrs(&self) -> watch::Receiver<Vec<Multiaddr>> {
+        self.listen_addrs.subscribe()
     }
 
     /// Peers to dial when the loop starts, and again (with a backoff) for
@@ -189,6 +226,7 @@ impl EventLoop {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut retry = tokio::time::interval(Duration::from_secs(1));
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.planner = SyncPlanner::resuming(self.node.last_sync().await).with_resync_interval(self.resync_secs);
         self.dial_bootstrap();
         loop {
             tokio::select! {
@@ -200,6 +238,7 @@ impl EventLoop {
                     Some(cmd) => self.command(cmd),
                     None => break,
                 },
+                Some(done) = self.finished.recv() => self.finished(done),
                 _ = tick.tick() => self.tick(),
                 _ = retry.tick(), if !self.unsent.is_empty() => self.retry_unsent(),
                 event = self.swarm.select_next_some() => self.event(event),
@@ -295,7 +334,6 @@ impl EventLoop {
             // Peers met before (now offline, or moved) may be back too.
             let _ = self.swarm.behaviour_mut().kad.bootstrap();
         }
-        self.node.periodic(now);
         self.node.metrics.peers.set(self.peers.len() as i64);
     }
 
@@ -335,7 +373,7 @@ impl EventLoop {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
-                self.node.listen_addrs_changed(self.swarm.listeners().cloned().collect());
+                self.listen_addrs.send_replace(self.swarm.listeners().cloned().collect());
             }
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
                 let entry = self.peers.entry(peer_id).or_insert_with(|| PeerInfo {
@@ -371,56 +409,31 @@ impl EventLoop {
             })) => {
                 let now = self.node.now();
                 // Anonymous mode: a message carrying author fields is not ours.
-                let verdict = if message.source.is_some() || message.sequence_number.is_some() {
+                if message.source.is_some() || message.sequence_number.is_some() {
                     self.node.metrics.record_gossip_dropped("not_anonymous");
-                    Verdict::Reject(crate::core::verdict::RejectReason::InvalidField {
+                    let verdict = Verdict::Reject(RejectReason::InvalidField {
                         field: "gossipsub",
                         why: "message is not anonymous",
-                    })
-                } else {
-                    let outcome = self.node.ingest(&message.data, now, Origin::Gossip);
-                    // Messages this one released from the pending buffer were
-                    // ignored (so not forwarded) when they arrived.
-                    let own = outcome.id;
-                    self.relay_fresh(outcome.accepted.iter().filter(|a| Some(a.envelope.id()) != own), now);
-                    if let Verdict::Reject(RejectReason::NotMember | RejectReason::InviterNotMember) = outcome.verdict
-                        && let Some(req) = self.planner.gap(&propagation_source, now)
-                    {
-                        // Likely a join we missed rather than an outsider:
-                        // ask the forwarder for the history now.
-                        tracing::debug!(peer = %propagation_source, "unknown author; syncing now");
-                        self.send_sync(propagation_source, req);
-                    }
-                    outcome.verdict
-                };
-                let acceptance = match verdict {
-                    Verdict::Accept => MessageAcceptance::Accept,
-                    Verdict::Ignore(crate::core::verdict::IgnoreReason::OverQuota)
-                        if self.strikes.strike(propagation_source, now) =>
-                    {
-                        tracing::debug!(peer = %propagation_source, "peer keeps forwarding over-quota alerts");
-                        self.node.metrics.record_gossip_dropped("persistent_over_quota");
-                        MessageAcceptance::Reject
-                    }
-                    Verdict::Ignore(_) => MessageAcceptance::Ignore,
-                    Verdict::Reject(_) => MessageAcceptance::Reject,
-                };
-                let rejected = acceptance == MessageAcceptance::Reject;
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                    &message_id,
-                    &propagation_source,
-                    acceptance,
-                );
-                if rejected {
-                    self.ban_if_graylisted(propagation_source);
+                    });
+                    self.judge(&message_id, propagation_source, &verdict, now);
+                    return;
+                }
+                let (id, source) = (message_id.clone(), propagation_source);
+                let done = self.finish(move |outcome| Finished::Gossip { message_id: id, source, now, outcome });
+                if let Err(e) = self.node.try_gossip(message.data, now, done) {
+                    // Busy (counted) or stopping: neither forwarded nor held
+                    // against the peer; other peers and sync still bring it.
+                    tracing::debug!(peer = %propagation_source, "gossip frame not validated: {e}");
+                    self.report(&message_id, &propagation_source, MessageAcceptance::Ignore);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
                 match message {
                     request_response::Message::Request { request, channel, .. } => {
-                        let response = self.node.serve_sync(&request);
-                        if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
-                            tracing::debug!(%peer, "sync response not sent (peer gone)");
+                        let done = self.finish(move |response| Finished::Served { peer, channel, response });
+                        if let Err(e) = self.node.try_serve_sync(request, done) {
+                            // The dropped channel tells the peer; it retries later.
+                            tracing::debug!(%peer, "sync request not served: {e}");
                         }
                     }
                     request_response::Message::Response { request_id, response } => {
@@ -465,17 +478,94 @@ impl EventLoop {
         }
     }
 
+    /// Wraps a result from the replica thread for this loop. The callback
+    /// runs on the replica thread, where blocking on the bounded channel is
+    /// the intended back-pressure (and fails at once if the loop is gone).
+    fn finish<T: Send + 'static>(
+        &self,
+        wrap: impl FnOnce(T) -> Finished + Send + 'static,
+    ) -> impl FnOnce(T) + Send + 'static {
+        let tx = self.finished_tx.clone();
+        move |result| {
+            let _ = tx.blocking_send(wrap(result));
+        }
+    }
+
+    fn finished(&mut self, done: Finished) {
+        match done {
+            Finished::Gossip { message_id, source, now, outcome } => {
+                // Messages this one released from the pending buffer were
+                // ignored (so not forwarded) when they arrived.
+                let own = outcome.id;
+                self.relay_fresh(outcome.accepted.iter().filter(|a| Some(a.envelope.id()) != own), now);
+                if let Verdict::Reject(RejectReason::NotMember | RejectReason::InviterNotMember) = outcome.verdict
+                    && let Some(req) = self.planner.gap(&source, now)
+                {
+                    // Likely a join we missed rather than an outsider: ask
+                    // the forwarder for the history now.
+                    tracing::debug!(peer = %source, "unknown author; syncing now");
+                    self.send_sync(source, req);
+                }
+                self.judge(&message_id, source, &outcome.verdict, now);
+            }
+            Finished::Page { peer, now, page, accepted } => {
+                self.relay_fresh(accepted.iter(), now);
+                self.page_done(peer, &page, now);
+            }
+            Finished::Served { peer, channel, response } => {
+                if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
+                    tracing::debug!(%peer, "sync response not sent (peer gone)");
+                }
+            }
+        }
+    }
+
+    /// Turns a verdict into gossipsub's acceptance, with strikes for peers
+    /// that keep forwarding over-quota alerts, and bans graylisted peers.
+    fn judge(&mut self, message_id: &gossipsub::MessageId, source: PeerId, verdict: &Verdict, now: u64) {
+        let acceptance = match verdict {
+            Verdict::Accept => MessageAcceptance::Accept,
+            Verdict::Ignore(IgnoreReason::OverQuota) if self.strikes.strike(source, now) => {
+                tracing::debug!(peer = %source, "peer keeps forwarding over-quota alerts");
+                self.node.metrics.record_gossip_dropped("persistent_over_quota");
+                MessageAcceptance::Reject
+            }
+            Verdict::Ignore(_) => MessageAcceptance::Ignore,
+            Verdict::Reject(_) => MessageAcceptance::Reject,
+        };
+        let rejected = acceptance == MessageAcceptance::Reject;
+        self.report(message_id, &source, acceptance);
+        if rejected {
+            self.ban_if_graylisted(source);
+        }
+    }
+
+    fn report(&mut self, message_id: &gossipsub::MessageId, source: &PeerId, acceptance: MessageAcceptance) {
+        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(message_id, source, acceptance);
+    }
+
     fn sync_page(&mut self, peer: PeerId, response: pb::SyncResponse) {
-        let count = response.envelopes.len();
         let now = self.node.now();
+        let page =
+            PageResponse { count: response.envelopes.len(), next_cursor: response.next_cursor, done: response.done };
         // Validate everything exactly like gossip, but only up to the page
         // limit: an oversized page ends the session unprocessed.
-        if count <= crate::core::sync::PAGE_LIMIT as usize {
-            let accepted = self.node.ingest_batch(&response.envelopes, now, Origin::Sync);
-            self.relay_fresh(accepted.iter(), now);
+        if page.count > PAGE_LIMIT as usize {
+            self.page_done(peer, &page, now);
+            return;
         }
-        let page = PageResponse { count, next_cursor: response.next_cursor, done: response.done };
-        match self.planner.page(&peer, &page, now) {
+        let done = self.finish(move |accepted| Finished::Page { peer, now, page, accepted });
+        if let Err(e) = self.node.try_sync_page(response.envelopes, now, done) {
+            // The session is retried at the next resync.
+            tracing::debug!(%peer, "sync page not ingested: {e}");
+            self.planner.failed(&peer);
+            self.node.metrics.sync_sessions.get_or_create(&vec![("end".to_owned(), "failed".to_owned())]).inc();
+        }
+    }
+
+    /// Moves the peer's sync session on once its page is ingested.
+    fn page_done(&mut self, peer: PeerId, page: &PageResponse, now: u64) {
+        match self.planner.page(&peer, page, now) {
             Ok(next) => self.send_sync(peer, next),
             Err(end) => {
                 let label = match end {
@@ -486,7 +576,7 @@ impl EventLoop {
                 };
                 if end == SessionEnd::Complete {
                     if let Some(t) = self.planner.last_complete() {
-                        self.node.set_last_sync(t);
+                        self.node.record_last_sync(t);
                     }
                 } else {
                     tracing::warn!(%peer, reason = label, "sync session ended early");

@@ -1,9 +1,12 @@
-//! Networking: the only module that knows libp2p.
+//! Networking: the only module that knows libp2p. It reaches the rest of
+//! the node only through the service's [`Node`](crate::service::Node)
+//! handle, and serves the API through the service's `Network` trait.
 //!
 //! # Layout
 //! - [`behaviour`]: the composed `NetworkBehaviour` and gossipsub settings.
 //! - [`dial_budget`]: refuses dials to new peers beyond the outbound budget.
 //! - [`codec`]: the sync protocol's size-capped protobuf codec.
+//! - [`swarm`]: builds the production swarm.
 //! - [`event_loop`]: the one task that owns the `Swarm`, and the cheap
 //!   [`NetClient`] the rest of the node uses to talk to it.
 
@@ -11,5 +14,6 @@ pub mod behaviour;
 pub mod codec;
 pub mod dial_budget;
 pub mod event_loop;
+pub mod swarm;
 
 pub use event_loop::{Command, EventLoop, NetClient, NetError, PeerInfo};

@@ -9,23 +9,25 @@
 //! Trees and keys (integers big-endian so keys sort by them):
 //! - `meta`: `schema_version` -> u32, `charter` -> SignedCharter bytes
 //! - `messages`: id -> envelope bytes
-//! - `by_time`: sent(8) id(32) -> kind(1)
-//! - `by_author`: author(32) sent(8) id(32) -> kind(1)
-//! - `by_ref`: alert id(32) child id(32) -> kind(1)
-//! - `by_state`: state(1) sent(8) id(32) -> () (the ledger owns the state;
-//!   this index lets feeds list by state without scanning)
+//! - `by_time`: sent(8) id(32) -> kind(1) (what sync pages walk)
 //! - `tombstones`: alert id(32) -> forget_after(8)
+//!
+//! Schema 1 also kept `by_author`, `by_ref` and `by_state` indexes that
+//! nothing read (the ledger answers those questions from memory); opening a
+//! schema 1 store deletes them and moves it to schema 2.
 
 use std::path::{Path, PathBuf};
 
 use crate::core::charter::{CharterError, SignedCharter};
 use crate::core::envelope::{Envelope, Kind};
 use crate::core::ids::MessageId;
-use crate::core::ledger::{Accepted, AlertState, Garbage, Ledger};
+use crate::core::ledger::{Accepted, Garbage, Ledger};
 use crate::core::message::Payload;
 
 /// On-disk layout version; bump with a migration when keys change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+/// Trees of schema 1 that schema 2 dropped.
+const DROPPED_IN_SCHEMA_2: [&str; 3] = ["by_author", "by_ref", "by_state"];
 /// Default sled page cache. sled's own default is 1 GiB, far past a home
 /// server's budget (BENCHMARKS.md P8: the whole node <= 48 MiB).
 pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
@@ -137,10 +139,10 @@ pub struct Store {
     meta: sled::Tree,
     messages: sled::Tree,
     by_time: sled::Tree,
-    by_author: sled::Tree,
-    by_ref: sled::Tree,
-    by_state: sled::Tree,
     tombstones: sled::Tree,
+    /// Test switch: every write fails while set (see [`Store::fail_writes`]).
+    #[cfg(any(test, feature = "fault-injection"))]
+    fail_writes: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn time_key(sent: u64, id: &MessageId) -> [u8; 40] {
@@ -149,32 +151,6 @@ fn time_key(sent: u64, id: &MessageId) -> [u8; 40] {
     k[8..].copy_from_slice(id.as_bytes());
     k
 }
-
-fn author_key(author: &[u8; 32], sent: u64, id: &MessageId) -> [u8; 72] {
-    let mut k = [0u8; 72];
-    k[..32].copy_from_slice(author);
-    k[32..40].copy_from_slice(&sent.to_be_bytes());
-    k[40..].copy_from_slice(id.as_bytes());
-    k
-}
-
-fn pair_key(a: &MessageId, b: &MessageId) -> [u8; 64] {
-    let mut k = [0u8; 64];
-    k[..32].copy_from_slice(a.as_bytes());
-    k[32..].copy_from_slice(b.as_bytes());
-    k
-}
-
-fn state_key(state: AlertState, sent: u64, id: &MessageId) -> [u8; 41] {
-    let mut k = [0u8; 41];
-    k[0] = state.code();
-    k[1..9].copy_from_slice(&sent.to_be_bytes());
-    k[9..].copy_from_slice(id.as_bytes());
-    k
-}
-
-const ALL_STATES: [AlertState; 4] =
-    [AlertState::Visible, AlertState::Hidden, AlertState::Cancelled, AlertState::Withdrawn];
 
 /// The alert a message refers to (votes, reports, reactions, updates, cancels).
 pub fn reference_of(payload: &Payload) -> Option<MessageId> {
@@ -241,24 +217,51 @@ impl Store {
             meta: db.open_tree("meta")?,
             messages: db.open_tree("messages")?,
             by_time: db.open_tree("by_time")?,
-            by_author: db.open_tree("by_author")?,
-            by_ref: db.open_tree("by_ref")?,
-            by_state: db.open_tree("by_state")?,
             tombstones: db.open_tree("tombstones")?,
+            #[cfg(any(test, feature = "fault-injection"))]
+            fail_writes: Default::default(),
             db,
         };
         match store.meta.get("schema_version")? {
             None => {
                 store.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
             }
-            Some(v) => {
-                let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
-                if found != SCHEMA_VERSION {
-                    return Err(StoreError::Schema { found });
-                }
-            }
+            Some(v) => match v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0) {
+                SCHEMA_VERSION => {}
+                1 => store.migrate_from_1()?,
+                found => return Err(StoreError::Schema { found }),
+            },
         }
         Ok(store)
+    }
+
+    /// Schema 1 -> 2: deletes the indexes nothing read. The messages and
+    /// the trees that stay are the same, so this is all there is to it; a
+    /// crash halfway leaves version 1 and the next open drops the rest.
+    fn migrate_from_1(&self) -> Result<(), StoreError> {
+        for tree in DROPPED_IN_SCHEMA_2 {
+            self.db.drop_tree(tree)?;
+        }
+        self.db.flush()?;
+        self.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+        self.db.flush()?;
+        tracing::info!(from = 1, to = SCHEMA_VERSION, "store schema migrated");
+        Ok(())
+    }
+
+    /// Makes every later write and flush fail (until called with `false`),
+    /// as a full or failing disk would: for tests of what a node does then.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn fail_writes(&self, fail: bool) {
+        self.fail_writes.store(fail, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        #[cfg(any(test, feature = "fault-injection"))]
+        if self.fail_writes.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Io("injected write failure".into()));
+        }
+        Ok(())
     }
 
     /// The hood this store belongs to, if any.
@@ -289,48 +292,39 @@ impl Store {
 
     /// Sets a node-level value.
     pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.writable()?;
         self.meta.insert(key, value)?;
         Ok(())
     }
 
-    /// Persists accepted messages and their alerts' new states. Not flushed:
+    /// Persists accepted messages and deletes the ones they supersede. Not flushed:
     /// call [`Store::flush`] before acknowledging a local post.
     pub fn insert<'a>(&self, accepted: impl IntoIterator<Item = &'a Accepted> + Clone) -> Result<(), StoreError> {
         // Source of truth first, so a crash between the two leaves at worst a
         // message without index entries, which load_into repairs. Plain
         // inserts: sled's Batch costs more than it saves at these sizes.
+        self.writable()?;
         for a in accepted.clone() {
             self.messages.insert(a.envelope.id().as_bytes(), a.envelope.to_bytes())?;
         }
-        let mut changed = Vec::new();
-        for a in accepted {
+        for a in accepted.clone() {
             let id = a.envelope.id();
-            let kind = [a.envelope.kind().code()];
-            let sent = a.payload.sent();
-            self.by_time.insert(&time_key(sent, &id)[..], &kind)?;
-            self.by_author.insert(&author_key(a.envelope.signer().as_bytes(), sent, &id)[..], &kind)?;
-            if let Some(r) = reference_of(&a.payload) {
-                self.by_ref.insert(&pair_key(&r, &id)[..], &kind)?;
-            }
-            if let Payload::Alert(alert) = &a.payload {
-                // A new alert starts visible; anything else arrives in `changed`.
-                self.by_state.insert(&state_key(AlertState::Visible, alert.sent, &id)[..], &[])?;
-            }
-            changed.extend(a.changed.iter().copied());
+            self.by_time.insert(&time_key(a.payload.sent(), &id)[..], &[a.envelope.kind().code()])?;
         }
-        for change in changed {
-            self.by_state.remove(&state_key(change.from, change.sent, &change.alert)[..])?;
-            self.by_state.insert(&state_key(change.to, change.sent, &change.alert)[..], &[])?;
+        // What the new messages replaced (a moderator's older vote, a later
+        // cancel) goes last: a crash before this leaves both, and the
+        // ledger replaces the old one again when it reloads them.
+        for a in accepted {
+            for old in &a.superseded {
+                self.remove_message(old)?;
+            }
         }
         Ok(())
     }
 
-    fn sent_of(&self, id: &MessageId) -> Result<Option<u64>, StoreError> {
-        Ok(self.envelope(id)?.and_then(|e| Payload::decode(&e).ok()).map(|p| p.sent()))
-    }
-
     /// Flushes everything written so far to disk; returns bytes flushed.
     pub fn flush(&self) -> Result<usize, StoreError> {
+        self.writable()?;
         Ok(self.db.flush()?)
     }
 
@@ -342,58 +336,6 @@ impl Store {
     /// A stored message, decoded (it was verified when it arrived).
     pub fn envelope(&self, id: &MessageId) -> Result<Option<Envelope>, StoreError> {
         Ok(self.get(id)?.and_then(|b| Envelope::decode_unverified(&b).ok()))
-    }
-
-    /// The state the index files an alert under (the ledger owns the state;
-    /// this reads the index, for checks and repair).
-    pub fn state(&self, id: &MessageId) -> Result<Option<AlertState>, StoreError> {
-        let Some(sent) = self.sent_of(id)? else { return Ok(None) };
-        for state in ALL_STATES {
-            if self.by_state.contains_key(&state_key(state, sent, id)[..])? {
-                return Ok(Some(state));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Messages that refer to `alert` (votes, reports, reactions, updates, cancels).
-    pub fn related(&self, alert: &MessageId) -> Result<Vec<Envelope>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.by_ref.scan_prefix(alert.as_bytes()) {
-            let (k, _) = kv?;
-            if let Ok(child) = MessageId::from_slice(&k[32..])
-                && let Some(env) = self.envelope(&child)?
-            {
-                out.push(env);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Alert ids in `state`, newest first, signed at or after `since`.
-    pub fn alerts_in_state(&self, state: AlertState, since: u64, limit: usize) -> Result<Vec<MessageId>, StoreError> {
-        let start = state_key(state, since, &MessageId::MIN);
-        let end = state_key(state, u64::MAX, &MessageId::MAX);
-        let mut out = Vec::new();
-        for kv in self.by_state.range(&start[..]..=&end[..]).rev().take(limit) {
-            let (k, _) = kv?;
-            if let Ok(id) = MessageId::from_slice(&k[9..]) {
-                out.push(id);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Messages signed by `author`, oldest first.
-    pub fn by_author(&self, author: &[u8; 32], limit: usize) -> Result<Vec<MessageId>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.by_author.scan_prefix(author).take(limit) {
-            let (k, _) = kv?;
-            if let Ok(id) = MessageId::from_slice(&k[40..]) {
-                out.push(id);
-            }
-        }
-        Ok(out)
     }
 
     /// A page of every stored message ordered by (sent, id), starting after
@@ -436,6 +378,7 @@ impl Store {
 
     /// Deletes what retention collected and writes the tombstones.
     pub fn remove_garbage(&self, garbage: &Garbage) -> Result<(), StoreError> {
+        self.writable()?;
         for (id, forget_after) in &garbage.alerts {
             self.tombstones.insert(id.as_bytes(), &forget_after.to_be_bytes())?;
             self.remove_message(id)?;
@@ -446,28 +389,24 @@ impl Store {
         for id in &garbage.forgotten {
             self.tombstones.remove(id.as_bytes())?;
         }
+        for id in &garbage.invites {
+            self.remove_message(id)?;
+        }
+
         Ok(())
     }
 
     fn remove_message(&self, id: &MessageId) -> Result<(), StoreError> {
         let Some(env) = self.envelope(id)? else { return Ok(()) };
         if let Ok(payload) = Payload::decode(&env) {
-            let sent = payload.sent();
-            self.by_time.remove(&time_key(sent, id)[..])?;
-            self.by_author.remove(&author_key(env.signer().as_bytes(), sent, id)[..])?;
-            if let Some(r) = reference_of(&payload) {
-                self.by_ref.remove(&pair_key(&r, id)[..])?;
-            }
-            for state in ALL_STATES {
-                self.by_state.remove(&state_key(state, sent, id)[..])?;
-            }
+            self.by_time.remove(&time_key(payload.sent(), id)[..])?;
         }
         self.messages.remove(id.as_bytes())?;
         Ok(())
     }
 
     /// Rebuilds `ledger` from the stored messages and tombstones, repairing
-    /// index entries and alert states a crash may have left stale.
+    /// time index entries a crash may have left out.
     pub fn load_into(&self, ledger: &mut Ledger) -> Result<LoadReport, StoreError> {
         let mut report = LoadReport::default();
         let mut envelopes = Vec::with_capacity(self.messages.len());
@@ -494,30 +433,6 @@ impl Store {
             let kind = [env.kind().code()];
             if self.by_time.insert(&time_key(sent, &id)[..], &kind)?.is_none() {
                 report.repaired += 1;
-            }
-            if self.by_author.insert(&author_key(env.signer().as_bytes(), sent, &id)[..], &kind)?.is_none() {
-                report.repaired += 1;
-            }
-            if let Some(r) = reference_of(payload)
-                && self.by_ref.insert(&pair_key(&r, &id)[..], &kind)?.is_none()
-            {
-                report.repaired += 1;
-            }
-        }
-        // States are derived: make the index agree with the ledger.
-        for (env, payload) in &envelopes {
-            if env.kind() == Kind::Alert
-                && let Some(state) = ledger.state(&env.id())
-            {
-                {
-                    let (id, sent) = (env.id(), payload.sent());
-                    for other in ALL_STATES.into_iter().filter(|s| *s != state) {
-                        self.by_state.remove(&state_key(other, sent, &id)[..])?;
-                    }
-                    if self.by_state.insert(&state_key(state, sent, &id)[..], &[])?.is_none() {
-                        report.repaired += 1;
-                    }
-                }
             }
         }
         for kv in self.tombstones.iter() {

@@ -3,12 +3,11 @@
 //! of the report that touches `stoop_node`, so a change in how a node's
 //! state is read is made here and nowhere else.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use stoop_core::ids::MessageId;
 use stoop_core::ledger::AlertState;
-use stoop_node::daemon::node::Node;
+use stoop_node::replica::Replica;
 
 use crate::scenario::AdversaryKind;
 use crate::stats::{MsgKey, Shared};
@@ -41,7 +40,7 @@ pub fn snapshot(shared: &Shared, _roles: &[Option<AdversaryKind>]) -> Counters {
 
 /// One node of the run as the report reads it at the end (`None`: no node
 /// to read, which holds nothing).
-pub type NodeSlot = Option<Arc<Node>>;
+pub type NodeSlot = Option<Replica>;
 
 fn key_id(k: &MsgKey) -> Option<MessageId> {
     MessageId::from_slice(k).ok()
@@ -61,7 +60,7 @@ impl<'a> Holdings<'a> {
     /// Whether node `i` stores the message `k`.
     pub(super) fn holds(&self, i: usize, k: &MsgKey) -> bool {
         match (self.nodes[i].as_ref(), key_id(k)) {
-            (Some(n), Some(id)) => n.replica().store().get(&id).ok().flatten().is_some(),
+            (Some(n), Some(id)) => n.store().get(&id).ok().flatten().is_some(),
             _ => false,
         }
     }
@@ -71,19 +70,15 @@ impl<'a> Holdings<'a> {
     pub(super) fn holds_exact(&self, i: usize, k: &MsgKey, digest: &[u8; 32]) -> bool {
         use sha2::Digest as _;
         match (self.nodes[i].as_ref(), key_id(k)) {
-            (Some(n), Some(id)) => n
-                .replica()
-                .store()
-                .get(&id)
-                .ok()
-                .flatten()
-                .is_some_and(|b| <[u8; 32]>::from(sha2::Sha256::digest(&b)) == *digest),
+            (Some(n), Some(id)) => {
+                n.store().get(&id).ok().flatten().is_some_and(|b| <[u8; 32]>::from(sha2::Sha256::digest(&b)) == *digest)
+            }
             _ => false,
         }
     }
 
     /// The moderation state of alert `k` in node `i`'s ledger.
     pub(super) fn alert_state(&self, i: usize, k: &MsgKey) -> Option<AlertState> {
-        self.nodes[i].as_ref().and_then(|n| key_id(k).and_then(|id| n.replica().ledger().state(&id)))
+        self.nodes[i].as_ref().and_then(|n| key_id(k).and_then(|id| n.ledger().state(&id)))
     }
 }

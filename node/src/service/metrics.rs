@@ -1,5 +1,5 @@
 //! Prometheus metrics: messages by origin, kind, verdict and reason; peers;
-//! store size; sync sessions.
+//! store size; sync sessions; work turned away because the replica was busy.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -34,6 +34,9 @@ pub struct Metrics {
     pub store_quarantines: Counter,
     /// Peers disconnected and banned for a graylisted gossip score.
     pub peer_bans: Counter,
+    /// Network work turned away because the replica's queue was full, by
+    /// kind of work.
+    pub busy: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -58,6 +61,7 @@ impl Metrics {
             gossip_dropped: Family::default(),
             store_quarantines: Counter::default(),
             peer_bans: Counter::default(),
+            busy: Family::default(),
         };
         registry.register("messages", "Messages validated, by origin, kind, verdict and reason", m.messages.clone());
         registry.register("peers", "Connected peers", m.peers.clone());
@@ -77,6 +81,11 @@ impl Metrics {
             "Peers disconnected and refused for a while after their gossip score hit the graylist",
             m.peer_bans.clone(),
         );
+        registry.register(
+            "busy",
+            "Network work turned away because the replica's queue was full (gossip is then ignored, a sync page retried later)",
+            m.busy.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -95,6 +104,11 @@ impl Metrics {
     /// Counts a gossip frame dropped before validation.
     pub fn record_gossip_dropped(&self, reason: &str) {
         self.gossip_dropped.get_or_create(&vec![("reason".to_owned(), reason.to_owned())]).inc();
+    }
+
+    /// Counts work turned away because the replica's queue was full.
+    pub fn record_busy(&self, work: &str) {
+        self.busy.get_or_create(&vec![("work".to_owned(), work.to_owned())]).inc();
     }
 
     /// Prometheus text exposition.

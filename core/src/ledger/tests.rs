@@ -3,9 +3,13 @@
 
 use super::*;
 use crate::envelope::MAX_ENVELOPE_BYTES;
+use crate::envelope::{Envelope, Kind};
+use crate::ids::{MessageId, Tag};
 use crate::keys::{AuthorKey, KeyError};
+use crate::message::{Alert, Payload, ReactionKind, ReportReason, RosterOp};
 use crate::message::{Decision, MsgType};
 use crate::testkit::{HoodFixture, seeded_key};
+use crate::verdict::{IgnoreReason, RejectReason, Verdict};
 use proptest::prelude::*;
 use prost::Message as _;
 use stoop_proto::v1 as pb;
@@ -215,13 +219,14 @@ fn row11_non_member_and_revoked_member() -> TestResult {
     assert_eq!(reject_code(&post(&mut l, &alert_env(&f, &member, f.alert(T0 + 5, "Early")), T0 + 20)), "not_member");
     let before = alert_env(&f, &member, f.alert(T0 + 20, "Before"));
     assert_eq!(post(&mut l, &before, T0 + 20), Verdict::Accept);
-    // Signed after the revocation takes effect, but arrives first.
-    let after = alert_env(&f, &member, f.alert(T0 + 200, "After"));
-    assert_eq!(post(&mut l, &after, T0 + 200), Verdict::Accept);
+    // Signed after the revocation takes effect, but arrives first (in the
+    // next hour: a new member on probation posts one alert an hour).
+    let after = alert_env(&f, &member, f.alert(T0 + 3700, "After"));
+    assert_eq!(post(&mut l, &after, T0 + 3700), Verdict::Accept);
 
-    assert_eq!(post(&mut l, &f.revocation(&f.founders[0], member.public(), T0 + 100), T0 + 300), Verdict::Accept);
+    assert_eq!(post(&mut l, &f.revocation(&f.founders[0], member.public(), T0 + 100), T0 + 3800), Verdict::Accept);
     assert_eq!(l.state(&after.id()), Some(AlertState::Visible), "one moderator is not a quorum");
-    let out = l.ingest(&f.revocation(&f.founders[1], member.public(), T0 + 150).to_bytes(), T0 + 300);
+    let out = l.ingest(&f.revocation(&f.founders[1], member.public(), T0 + 150).to_bytes(), T0 + 3800);
     assert_eq!(out.verdict, Verdict::Accept);
     assert_eq!(changes(&out), vec![(after.id(), AlertState::Withdrawn)]);
     assert_eq!(l.state(&before.id()), Some(AlertState::Visible), "alerts signed before stay");
@@ -274,15 +279,21 @@ fn row13_votes_non_moderator_pending_and_duplicates() -> TestResult {
 }
 
 #[test]
-fn row13_pending_buffer_is_bounded_and_expires() -> TestResult {
+fn row13_pending_buffer_is_bounded_per_author_and_expires() -> TestResult {
     let (f, mut l) = fixture()?;
-    for i in 0..PENDING_CAPACITY as u64 {
-        let unknown = crate::ids::MessageId::of(Tag::Alert, &i.to_be_bytes());
+    // One author fills its share with votes on alerts that do not exist...
+    for i in 0..PENDING_PER_AUTHOR as u64 {
+        let unknown = MessageId::of(Tag::Alert, &i.to_be_bytes());
         let v = f.vote(&f.founders[0], unknown, Decision::Hide, T0);
         assert_eq!(post(&mut l, &v, T0), Verdict::Ignore(IgnoreReason::Pending));
     }
-    let one_more = f.vote(&f.founders[1], crate::ids::MessageId::of(Tag::Alert, b"x"), Decision::Hide, T0);
-    assert_eq!(post(&mut l, &one_more, T0), Verdict::Ignore(IgnoreReason::PendingFull));
+    let one_more = f.vote(&f.founders[0], MessageId::of(Tag::Alert, b"x"), Decision::Hide, T0);
+    assert_eq!(post(&mut l, &one_more, T0), Verdict::Ignore(IgnoreReason::PendingAuthorFull));
+    // ...and another author's early vote is still held and applied.
+    let alert = alert_env(&f, &f.founders[2], f.alert(T0, "Tree"));
+    let early = f.vote(&f.founders[1], alert.id(), Decision::Hide, T0);
+    assert_eq!(post(&mut l, &early, T0), Verdict::Ignore(IgnoreReason::Pending));
+    assert_eq!(l.ingest(&alert.to_bytes(), T0).accepted.len(), 2, "the alert and the released vote");
     l.collect_garbage(T0 + PENDING_TTL_SECS + 1);
     assert_eq!(l.pending_len(), 0);
     Ok(())
@@ -316,9 +327,9 @@ fn row15_invite_reused_expired_or_from_a_non_member() -> TestResult {
     let b = seeded_key("b");
     let ja = f.join(&invite, &ticket, &a, T0 + 1)?;
     let jb = f.join(&invite, &ticket, &b, T0 + 2)?;
-    let (first, second) = if ja.id() < jb.id() { (ja, jb) } else { (jb, ja) };
-    assert_eq!(post(&mut l, &first, T0 + 3), Verdict::Accept);
-    assert_eq!(reject_code(&post(&mut l, &second, T0 + 3)), "invite_reused");
+    // The earliest join holds the invite, whatever the ids.
+    assert_eq!(post(&mut l, &ja, T0 + 3), Verdict::Accept);
+    assert_eq!(reject_code(&post(&mut l, &jb, T0 + 3)), "invite_reused");
 
     let (invite, ticket) = f.invite(&f.founders[0], T0, T0 + 60)?;
     let late = f.join(&invite, &ticket, &seeded_key("late"), T0 + 61)?;
@@ -441,5 +452,51 @@ proptest! {
         }
         prop_assert_eq!(reference.state(&alert.id()), shuffled.state(&alert.id()));
         prop_assert_eq!(reference.audit(&alert.id()), shuffled.audit(&alert.id()));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Cancels and repeated votes: whatever the arrival order, every node
+    /// holds the same cancel, the same live votes and the same state.
+    #[test]
+    fn cancels_and_live_votes_converge_in_any_order(
+        cancels in prop::collection::vec(1u64..30, 1..5),
+        votes in prop::collection::vec((0usize..3, any::<bool>(), 1u64..30), 0..8),
+        seed in any::<u64>(),
+    ) {
+        let (f, mut reference) = fixture().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let original = alert_env(&f, &f.founders[0], f.alert(T0, "Tree"));
+        let mut frames = vec![original.to_bytes()];
+        for dt in &cancels {
+            frames.push(alert_env(&f, &f.founders[0], f.follow_up(original.id(), MsgType::Cancel, T0 + dt)).to_bytes());
+        }
+        for (m, hide, dt) in &votes {
+            let d = if *hide { Decision::Hide } else { Decision::Restore };
+            frames.push(f.vote(&f.founders[*m], original.id(), d, T0 + dt).to_bytes());
+        }
+        for fr in &frames {
+            reference.ingest(fr, T0 + 60);
+        }
+        let mut order: Vec<usize> = (0..frames.len()).collect();
+        for i in (1..order.len()).rev() {
+            let j = ((seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64)) >> 33) as usize % (i + 1);
+            order.swap(i, j);
+        }
+        let mut shuffled = Ledger::new(f.charter.clone());
+        for i in order {
+            shuffled.ingest(&frames[i], T0 + 60);
+        }
+        let a = reference.alert(&original.id()).ok_or_else(|| TestCaseError::fail("alert"))?;
+        let b = shuffled.alert(&original.id()).ok_or_else(|| TestCaseError::fail("alert"))?;
+        prop_assert_eq!(a.cancelled_by, b.cancelled_by);
+        let ids = |m: &AlertMeta| { let mut v: Vec<MessageId> = m.votes.iter().map(|v| v.id).collect(); v.sort(); v };
+        prop_assert_eq!(ids(a), ids(b));
+        prop_assert!(a.votes.len() <= 3);
+        prop_assert_eq!(reference.state(&original.id()), shuffled.state(&original.id()));
+        prop_assert_eq!(reference.audit(&original.id()), shuffled.audit(&original.id()));
+        let held = |l: &Ledger| { let mut v: Vec<MessageId> = l.alerts().map(|m| m.id).collect(); v.sort(); v };
+        prop_assert_eq!(held(&reference), held(&shuffled));
     }
 }

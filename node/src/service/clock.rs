@@ -7,7 +7,15 @@
 //! multi-process tests can run a node whose clock is minutes off
 //! (RELIABILITY.md, clock skew) without touching the machine's clock.
 
-use super::config::ConfigError;
+/// Why a clock offset was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {why}")]
+pub struct ClockError {
+    /// The variable it came from.
+    pub key: &'static str,
+    /// What is wrong.
+    pub why: String,
+}
 
 /// Environment variable holding the offset in seconds (may be negative).
 pub const CLOCK_OFFSET_ENV: &str = "STOOP_CLOCK_OFFSET_SECS";
@@ -30,9 +38,9 @@ impl Clock {
 
     /// The system clock shifted by `offset_secs` (checked against
     /// [`MAX_CLOCK_OFFSET_SECS`]).
-    pub fn with_offset(offset_secs: i64) -> Result<Self, ConfigError> {
+    pub fn with_offset(offset_secs: i64) -> Result<Self, ClockError> {
         if offset_secs.unsigned_abs() > MAX_CLOCK_OFFSET_SECS.unsigned_abs() {
-            return Err(ConfigError::Value {
+            return Err(ClockError {
                 key: CLOCK_OFFSET_ENV,
                 why: format!("{offset_secs} is more than a day ({MAX_CLOCK_OFFSET_SECS} s) either way"),
             });
@@ -41,10 +49,10 @@ impl Clock {
     }
 
     /// Reads [`CLOCK_OFFSET_ENV`] once (unset or empty: no offset).
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, ClockError> {
         match std::env::var(CLOCK_OFFSET_ENV) {
             Ok(v) if !v.trim().is_empty() => {
-                let secs = v.trim().parse::<i64>().map_err(|_| ConfigError::Value {
+                let secs = v.trim().parse::<i64>().map_err(|_| ClockError {
                     key: CLOCK_OFFSET_ENV,
                     why: format!("{v:?} is not a whole number of seconds"),
                 })?;

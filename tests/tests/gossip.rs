@@ -330,8 +330,13 @@ fn every_bad_frame_is_refused_through_the_real_gossip_path() -> TestResult {
             (node.metric("stoop_messages_total", &labels).ok()? > n).then_some(())
         })?;
         let id = peer.peer_id().to_string();
-        let after = node.peer_score(&id).ok_or_else(|| format!("{}: the peer was disconnected", r.name))?;
+        let mut after = node.peer_score(&id).ok_or_else(|| format!("{}: the peer was disconnected", r.name))?;
         if verdict == "reject" {
+            // The replica thread counts the verdict before the event loop
+            // hands it to gossipsub, so the penalty can land a moment later.
+            after = wait_for(WAIT, &format!("{}: the Reject to cost the sender", r.name), || {
+                node.peer_score(&id).filter(|s| *s < before - 50.0)
+            })?;
             assert!(after < before - 50.0, "{}: a Reject must cost the sender (score {before} -> {after})", r.name);
         } else {
             assert!(

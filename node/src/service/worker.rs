@@ -260,14 +260,11 @@ impl Worker {
         }
         let store = self.replica.store();
         if !req.want.is_empty() {
-            let envelopes = req
-                .want
-                .iter()
-                .take(PAGE_LIMIT as usize)
-                .filter_map(|id| MessageId::from_slice(id).ok())
-                .filter_map(|id| store.get(&id).ok().flatten())
-                .collect();
-            return pb::SyncResponse { envelopes, next_cursor: Vec::new(), done: true };
+            return pb::SyncResponse {
+                envelopes: serve_wanted(&req.want, |id| store.get(id).ok().flatten()),
+                next_cursor: Vec::new(),
+                done: true,
+            };
         }
         let limit = req.limit.clamp(1, PAGE_LIMIT) as usize;
         let cursor = (!req.cursor.is_empty()).then_some(req.cursor.as_slice());
@@ -320,8 +317,49 @@ impl Worker {
     }
 }
 
+/// The envelopes a peer asked for by id: each id once (a `want` repeating
+/// one id 256 times made the node copy the same alert 256 times into one
+/// response), at most [`PAGE_LIMIT`] ids, and no more than
+/// [`MAX_SYNC_RESPONSE_BYTES`] in all (at least one envelope, so any single
+/// envelope can still be fetched).
+fn serve_wanted(want: &[Vec<u8>], get: impl Fn(&MessageId) -> Option<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0usize;
+    let mut envelopes = Vec::new();
+    for id in want.iter().take(PAGE_LIMIT as usize).filter_map(|id| MessageId::from_slice(id).ok()) {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(env) = get(&id) else { continue };
+        total += env.len();
+        if total > MAX_SYNC_RESPONSE_BYTES && !envelopes.is_empty() {
+            break;
+        }
+        envelopes.push(env);
+    }
+    envelopes
+}
+
 /// When the store says the last sync completed.
 pub(crate) fn last_sync(replica: &Replica) -> Option<u64> {
     let bytes = replica.store().meta_get(LAST_SYNC_KEY).ok().flatten()?;
     bytes.as_slice().try_into().ok().map(u64::from_be_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wanted_ids_are_served_once_and_within_the_byte_cap() {
+        let a = [1u8; 32].to_vec();
+        let b = [2u8; 32].to_vec();
+        let big = |id: &MessageId| Some(vec![id.as_bytes()[0]; MAX_SYNC_RESPONSE_BYTES / 3]);
+        let repeated: Vec<Vec<u8>> = std::iter::repeat_n(a.clone(), 256).collect();
+        assert_eq!(serve_wanted(&repeated, big).len(), 1, "one copy of a repeated id");
+        let many: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i + 1; 32]).chain([b]).collect();
+        let served = serve_wanted(&many, big);
+        assert_eq!(served.len(), 3, "the byte cap ends the response");
+        assert!(served.iter().map(Vec::len).sum::<usize>() <= MAX_SYNC_RESPONSE_BYTES);
+    }
 }

@@ -20,11 +20,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::behaviour::{Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD};
 use crate::core::bans::{BAN_SECS, Bans};
 use crate::core::ledger::{Accepted, Outcome};
+use crate::core::peer_budget::{PeerBudget, Quota, SYNC_ITEMS_QUOTA, SYNC_REQUEST_QUOTA};
 use crate::core::redial::Redial;
 use crate::core::strikes::PeerStrikes;
 use crate::core::sync::{PAGE_LIMIT, PageRequest, PageResponse, SessionEnd, SyncPlanner, relay_after_sync};
 use crate::core::verdict::{IgnoreReason, RejectReason, Verdict};
 use crate::service::network::Network;
+use crate::service::worker::PageIngest;
 use crate::service::{Node, WORK_QUEUE_CAPACITY};
 
 pub use crate::service::network::{NetError, PeerInfo};
@@ -45,12 +47,29 @@ pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
 /// thread only waits on the loop when the loop is a whole queue behind.
 pub const RESULT_CHANNEL_CAPACITY: usize = WORK_QUEUE_CAPACITY;
 
+/// Sync sessions a peer may make this node start, by connecting or by
+/// gossip that points at missing history: 6 per 10 minutes. Honest peers
+/// start one on connect and rarely a gap sync (at most every
+/// `GAP_RESYNC_MIN_SECS`); the periodic re-sync paces itself and is not
+/// counted. A peer that reconnected to restart sessions got 109 in 30 s.
+pub const SYNC_SESSION_QUOTA: Quota = Quota::constant(6, 600_000);
+/// Invalid gossip frames (Reject verdicts) from one peer, within
+/// [`INVALID_WINDOW_SECS`], before a graylisted score is put down to them
+/// and the peer is banned. gossipsub's invalid-delivery penalty is
+/// -100 x count^2, so 4 alone reach the -1,000 graylist: a peer graylisted
+/// with fewer got there some other way (e.g. a shared address), which is no
+/// reason to ban it.
+pub const INVALID_FOR_BAN: u32 = 4;
+/// Window over which invalid frames are counted, the time gossipsub's 0.9
+/// per-second decay takes to forgive most of the penalty.
+pub const INVALID_WINDOW_SECS: u64 = 60;
+
 /// What comes back from the replica thread.
 enum Finished {
     /// A gossip frame's verdict.
     Gossip { message_id: gossipsub::MessageId, source: PeerId, now: u64, outcome: Outcome },
     /// A sync page was ingested.
-    Page { peer: PeerId, now: u64, page: PageResponse, accepted: Vec<Accepted> },
+    Page { peer: PeerId, now: u64, page: PageResponse, ingest: PageIngest },
     /// The answer to a peer's sync request.
     Served { peer: PeerId, channel: ResponseChannel<pb::SyncResponse>, response: pb::SyncResponse },
 }
@@ -164,6 +183,17 @@ pub struct EventLoop {
     /// Dialed at start, and again while the node has no peers.
     bootstrap: Vec<Multiaddr>,
     redial: Redial,
+    /// Origin of the millisecond clock the budgets below run on.
+    epoch: std::time::Instant,
+    /// Sync requests served per peer (bounded by DEFAULT_MAX_KEYS).
+    serve_requests: PeerBudget<PeerId>,
+    /// Envelopes served per peer, charged at the most a request can get.
+    serve_items: PeerBudget<PeerId>,
+    /// Sync sessions peers made this node start.
+    session_starts: PeerBudget<PeerId>,
+    /// Invalid gossip frames per peer: (window, count). Bounded by the
+    /// connected peers (forgotten on disconnect).
+    invalid: BTreeMap<PeerId, (u64, u32)>,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -196,6 +226,11 @@ impl EventLoop {
             bans: Bans::new(),
             bootstrap: Vec::new(),
             redial: Redial::new(),
+            epoch: std::time::Instant::now(),
+            serve_requests: PeerBudget::new(SYNC_REQUEST_QUOTA),
+            serve_items: PeerBudget::new(SYNC_ITEMS_QUOTA),
+            session_starts: PeerBudget::new(SYNC_SESSION_QUOTA),
+            invalid: BTreeMap::new(),
         };
         (this, NetClient { tx, peer_id })
     }
@@ -325,6 +360,10 @@ impl EventLoop {
         for peer in connected {
             self.ban_if_graylisted(peer);
         }
+        let now_ms = self.now_ms();
+        for budget in [&mut self.serve_requests, &mut self.serve_items, &mut self.session_starts] {
+            budget.prune(now_ms);
+        }
         for peer in self.bans.sweep(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }
@@ -345,16 +384,53 @@ impl EventLoop {
         }
         let graylisted =
             self.swarm.behaviour().gossipsub.peer_score(&peer).is_some_and(|score| score < GRAYLIST_THRESHOLD);
-        if !graylisted {
+        let window = self.node.now() / INVALID_WINDOW_SECS;
+        let invalid = self.invalid.get(&peer).filter(|(w, _)| *w == window).map_or(0, |(_, n)| *n);
+        if !graylisted || invalid < INVALID_FOR_BAN {
             return;
         }
-        tracing::warn!(%peer, "peer graylisted for invalid messages; banned for {BAN_SECS} s");
+        self.ban(peer, "invalid_gossip");
+    }
+
+    /// Disconnects and refuses `peer` for [`BAN_SECS`].
+    fn ban(&mut self, peer: PeerId, reason: &'static str) {
+        tracing::warn!(%peer, reason, "peer banned for {BAN_SECS} s");
         self.node.metrics.peer_bans.inc();
+        self.node.metrics.record_peer_ban(reason);
         if let Some(evicted) = self.bans.ban(peer, self.node.now()) {
             self.swarm.behaviour_mut().blocked.unblock_peer(evicted);
         }
         // Blocking also closes the peer's open connections.
         self.swarm.behaviour_mut().blocked.block_peer(peer);
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Starts a session a peer asked for (by connecting, or by gossip that
+    /// points at missing history), within its [`SYNC_SESSION_QUOTA`].
+    fn start_session(&mut self, peer: PeerId, req: PageRequest) {
+        let now_ms = self.now_ms();
+        if self.session_starts.allows(now_ms, &peer, 1).is_err() {
+            tracing::debug!(%peer, "sync session not started: over the peer's session budget");
+            // Clears the session; the periodic re-sync comes back to it.
+            self.planner.failed(&peer);
+            self.node.metrics.sync_sessions.get_or_create(&end_label("over_session_budget")).inc();
+            return;
+        }
+        self.send_sync(peer, req);
+    }
+
+    /// Charges a peer's sync request to its budgets: one request, and as
+    /// many envelopes as it may be sent.
+    fn serve_budget(&mut self, peer: &PeerId, request: &pb::SyncRequest) -> Result<(), &'static str> {
+        let now_ms = self.now_ms();
+        let items =
+            if request.want.is_empty() { request.limit } else { request.want.len() as u32 }.clamp(1, PAGE_LIMIT);
+        self.serve_requests.allows(now_ms, peer, 1).map_err(|_| "request_rate")?;
+        self.serve_items.allows(now_ms, peer, items).map_err(|_| "item_rate")?;
+        Ok(())
     }
 
     fn send_sync(&mut self, peer: PeerId, req: PageRequest) {
@@ -388,7 +464,7 @@ impl EventLoop {
                 if num_established.get() == 1 {
                     tracing::info!(%peer_id, "peer connected");
                     if let Some(req) = self.planner.connected(peer_id, self.node.now()) {
-                        self.send_sync(peer_id, req);
+                        self.start_session(peer_id, req);
                     }
                 }
             }
@@ -398,6 +474,7 @@ impl EventLoop {
                     self.peers.remove(&peer_id);
                     self.planner.disconnected(&peer_id);
                     self.strikes.forget(&peer_id);
+                    self.invalid.remove(&peer_id);
                 } else if let Some(p) = self.peers.get_mut(&peer_id) {
                     p.connections = num_established;
                 }
@@ -430,6 +507,13 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
                 match message {
                     request_response::Message::Request { request, channel, .. } => {
+                        if let Err(reason) = self.serve_budget(&peer, &request) {
+                            // Dropping the channel closes the stream: the
+                            // peer sees a failure and may retry later.
+                            tracing::debug!(%peer, reason, "sync request refused");
+                            self.node.metrics.record_sync_refused(reason);
+                            return;
+                        }
                         let done = self.finish(move |response| Finished::Served { peer, channel, response });
                         if let Err(e) = self.node.try_serve_sync(request, done) {
                             // The dropped channel tells the peer; it retries later.
@@ -451,7 +535,7 @@ impl EventLoop {
                 self.pending_sync.remove(&request_id);
                 tracing::debug!(%peer, %error, "sync request failed");
                 self.planner.failed(&peer);
-                self.node.metrics.sync_sessions.get_or_create(&vec![("end".to_owned(), "failed".to_owned())]).inc();
+                self.node.metrics.sync_sessions.get_or_create(&end_label("failed")).inc();
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 if let Some(p) = self.peers.get_mut(&peer_id) {
@@ -504,12 +588,19 @@ impl EventLoop {
                     // Likely a join we missed rather than an outsider: ask
                     // the forwarder for the history now.
                     tracing::debug!(peer = %source, "unknown author; syncing now");
-                    self.send_sync(source, req);
+                    self.start_session(source, req);
                 }
                 self.judge(&message_id, source, &outcome.verdict, now);
             }
-            Finished::Page { peer, now, page, accepted } => {
-                self.relay_fresh(accepted.iter(), now);
+            Finished::Page { peer, now, page, ingest } => {
+                self.relay_fresh(ingest.accepted.iter(), now);
+                if let Some(code) = ingest.invalid {
+                    tracing::warn!(%peer, reason = code, "sync peer served a broken envelope; session ended");
+                    self.planner.failed(&peer);
+                    self.node.metrics.sync_sessions.get_or_create(&end_label("invalid_envelope")).inc();
+                    self.ban(peer, "invalid_sync_envelope");
+                    return;
+                }
                 self.page_done(peer, &page, now);
             }
             Finished::Served { peer, channel, response } => {
@@ -536,6 +627,12 @@ impl EventLoop {
         let rejected = acceptance == MessageAcceptance::Reject;
         self.report(message_id, &source, acceptance);
         if rejected {
+            let window = now / INVALID_WINDOW_SECS;
+            let entry = self.invalid.entry(source).or_insert((window, 0));
+            if entry.0 != window {
+                *entry = (window, 0);
+            }
+            entry.1 = entry.1.saturating_add(1);
             self.ban_if_graylisted(source);
         }
     }
@@ -554,12 +651,12 @@ impl EventLoop {
             self.page_done(peer, &page, now);
             return;
         }
-        let done = self.finish(move |accepted| Finished::Page { peer, now, page, accepted });
+        let done = self.finish(move |ingest| Finished::Page { peer, now, page, ingest });
         if let Err(e) = self.node.try_sync_page(response.envelopes, now, done) {
             // The session is retried at the next resync.
             tracing::debug!(%peer, "sync page not ingested: {e}");
             self.planner.failed(&peer);
-            self.node.metrics.sync_sessions.get_or_create(&vec![("end".to_owned(), "failed".to_owned())]).inc();
+            self.node.metrics.sync_sessions.get_or_create(&end_label("failed")).inc();
         }
     }
 
@@ -581,8 +678,13 @@ impl EventLoop {
                 } else {
                     tracing::warn!(%peer, reason = label, "sync session ended early");
                 }
-                self.node.metrics.sync_sessions.get_or_create(&vec![("end".to_owned(), label.to_owned())]).inc();
+                self.node.metrics.sync_sessions.get_or_create(&end_label(label)).inc();
             }
         }
     }
+}
+
+/// The `sync_sessions` metric label for how a session ended.
+fn end_label(end: &str) -> Vec<(String, String)> {
+    vec![("end".to_owned(), end.to_owned())]
 }

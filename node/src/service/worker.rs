@@ -19,7 +19,7 @@ use crate::core::keys::AuthorKey;
 use crate::core::ledger::{Accepted, AlertState, Outcome};
 use crate::core::message::Payload;
 use crate::core::sync::PAGE_LIMIT;
-use crate::core::verdict::Verdict;
+use crate::core::verdict::{RejectReason, Verdict};
 use crate::replica::{PublishError, Replica};
 use crate::store::StoreError;
 
@@ -51,6 +51,33 @@ impl Origin {
     }
 }
 
+/// What ingesting a sync page gave.
+#[derive(Debug, Default)]
+pub struct PageIngest {
+    /// Messages accepted.
+    pub accepted: Vec<Accepted>,
+    /// The reason code of the first broken frame, where ingesting stopped:
+    /// a peer that serves one has no business serving the rest (issue 11:
+    /// endless pages of junk envelopes, every one verified).
+    pub invalid: Option<&'static str>,
+}
+
+/// Whether a rejection means the frame itself is broken (undecodable, badly
+/// signed, for another hood), which no honest peer stores or serves. Other
+/// rejections (not a member, future-dated, ...) can follow from honest
+/// differences in history or clocks and do not end a sync session.
+pub fn is_broken_frame(reason: &RejectReason) -> bool {
+    matches!(
+        reason,
+        RejectReason::Oversized { .. }
+            | RejectReason::Malformed(_)
+            | RejectReason::NonCanonical
+            | RejectReason::UnknownKind(_)
+            | RejectReason::Signature(_)
+            | RejectReason::WrongHood
+    )
+}
+
 /// A callback run on the replica thread with the result of network work.
 /// It must only hand the result over (e.g. `blocking_send` on the network
 /// task's result channel), never do slow work itself.
@@ -63,7 +90,7 @@ pub(crate) enum Work {
     /// A gossip frame to validate and store.
     Gossip { bytes: Vec<u8>, now: u64, done: Done<Outcome> },
     /// A page of frames from a sync response.
-    SyncPage { frames: Vec<Vec<u8>>, now: u64, done: Done<Vec<Accepted>> },
+    SyncPage { frames: Vec<Vec<u8>>, now: u64, done: Done<PageIngest> },
     /// A peer's sync request to answer from the store.
     ServeSync { request: pb::SyncRequest, done: Done<pb::SyncResponse> },
     /// A frame handed over locally (the outbox's join, `POST /v1/messages`),
@@ -206,15 +233,23 @@ impl Worker {
         outcome
     }
 
-    /// Validates and stores a page of frames (sync); returns what was
-    /// accepted.
-    fn ingest_batch(&mut self, frames: &[Vec<u8>], now: u64, origin: Origin) -> Vec<Accepted> {
-        let outcomes = self.replica.ingest_batch(frames, now);
-        for o in &outcomes {
-            self.record(origin, o);
-            self.announce(&o.accepted);
+    /// Validates and stores a page of frames (sync) up to the first broken
+    /// one; returns what was accepted and where it stopped.
+    fn ingest_batch(&mut self, frames: &[Vec<u8>], now: u64, origin: Origin) -> PageIngest {
+        let mut out = PageIngest::default();
+        for frame in frames {
+            let outcome = self.replica.ingest(frame, now);
+            self.record(origin, &outcome);
+            self.announce(&outcome.accepted);
+            out.accepted.extend(outcome.accepted);
+            if let Verdict::Reject(r) = &outcome.verdict
+                && is_broken_frame(r)
+            {
+                out.invalid = Some(r.code());
+                break;
+            }
         }
-        outcomes.into_iter().flat_map(|o| o.accepted).collect()
+        out
     }
 
     fn after_publish(

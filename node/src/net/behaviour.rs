@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::codec::{SYNC_PROTOCOL, SyncCodec};
 use crate::core::envelope::MAX_ENVELOPE_BYTES;
 use crate::core::ids::HoodId;
+use crate::core::ip_limits;
 
 /// Kademlia under Stoop's own protocol name, so Stoop nodes never join (or
 /// pollute) another network's DHT.
@@ -114,6 +115,16 @@ impl Default for BehaviourConfig {
     }
 }
 
+/// The per-IP limits for `cfg`: its connection cap and outbound budget, the
+/// member reservation scaled down with a small cap so strangers always keep
+/// at least a quarter of the slots (a new neighbor must be able to get in).
+pub fn ip_limits(cfg: &BehaviourConfig) -> ip_limits::Limits {
+    let max_established = cfg.max_connections as usize;
+    let reserved_outbound = cfg.outbound_peers.min(max_established / 4);
+    let reserved_members = ip_limits::DEFAULT_RESERVED_MEMBERS.min(max_established / 2);
+    ip_limits::Limits { max_established, reserved_outbound, reserved_members, ..ip_limits::Limits::default() }
+}
+
 /// The gossipsub topic of a hood: one topic per hood, named by its id.
 pub fn hood_topic(hood: &HoodId) -> IdentTopic {
     IdentTopic::new(format!("/stoop/hood/{}", hood.to_hex()))
@@ -202,6 +213,8 @@ pub struct Behaviour {
     pub dials: super::dial_budget::Behaviour,
     /// Caps on connection counts.
     pub limits: connection_limits::Behaviour,
+    /// Per-IP caps, reserved slots, strangers evicted after a grace period.
+    pub ip_limits: super::ip_limits::Behaviour,
     /// Refuses connections when the process uses too much memory.
     pub memory: memory_connection_limits::Behaviour,
     /// Alert gossip.
@@ -252,11 +265,12 @@ impl Behaviour {
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(cfg.max_connections))
             .with_max_established_per_peer(Some(2))
-            .with_max_pending_incoming(Some(32));
+            .with_max_pending_incoming(Some(ip_limits::DEFAULT_MAX_PENDING as u32));
         Ok(Self {
             blocked: allow_block_list::Behaviour::default(),
             dials: super::dial_budget::Behaviour::new(cfg.outbound_peers),
             limits: connection_limits::Behaviour::new(limits),
+            ip_limits: super::ip_limits::Behaviour::new(ip_limits(cfg)).map_err(|e| e.to_string())?,
             memory: memory_connection_limits::Behaviour::with_max_bytes(cfg.max_memory_bytes),
             gossipsub: gossipsub(cfg, topic)?,
             identify: identify::Behaviour::new(

@@ -364,6 +364,10 @@ impl EventLoop {
         for budget in [&mut self.serve_requests, &mut self.serve_items, &mut self.session_starts] {
             budget.prune(now_ms);
         }
+        for peer in self.swarm.behaviour_mut().ip_limits.overdue() {
+            tracing::info!(%peer, reason = "stranger_evicted", "inbound peer never joined the hood's topic; disconnecting");
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
         for peer in self.bans.sweep(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }
@@ -536,6 +540,11 @@ impl EventLoop {
                 tracing::debug!(%peer, %error, "sync request failed");
                 self.planner.failed(&peer);
                 self.node.metrics.sync_sessions.get_or_create(&end_label("failed")).inc();
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }))
+                if topic == self.topic.hash() =>
+            {
+                self.swarm.behaviour_mut().ip_limits.joined_topic(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 if let Some(p) = self.peers.get_mut(&peer_id) {

@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`behaviour`]: the composed `NetworkBehaviour` and gossipsub settings.
 //! - [`dial_budget`]: refuses dials to new peers beyond the outbound budget.
+//! - [`ip_limits`]: per-IP connection caps, reserved slots, stranger eviction.
 //! - [`codec`]: the sync protocol's size-capped protobuf codec.
 //! - [`swarm`]: builds the production swarm.
 //! - [`event_loop`]: the one task that owns the `Swarm`, and the cheap
@@ -14,6 +15,7 @@ pub mod behaviour;
 pub mod codec;
 pub mod dial_budget;
 pub mod event_loop;
+pub mod ip_limits;
 pub mod swarm;
 
 pub use event_loop::{Command, EventLoop, NetClient, NetError, PeerInfo};

@@ -27,13 +27,15 @@ const MAX_NODE_RSS: u64 = 200 * 1024 * 1024;
 /// What the attacker does.
 enum Cmd {
     Dial(Multiaddr),
-    /// `requests` sync requests at once, each wanting `id` `copies` times.
+    /// `requests` sync requests, each wanting `id` `copies` times: all at
+    /// once, or each after the previous one's answer.
     Want {
         node: PeerId,
         hood: Vec<u8>,
         id: Vec<u8>,
         copies: usize,
         requests: usize,
+        at_once: bool,
     },
 }
 
@@ -89,6 +91,8 @@ async fn run(
     stats: Arc<Mutex<Stats>>,
     junk_pages: bool,
 ) {
+    // Requests still to send one at a time, and their template.
+    let mut serial: Option<(PeerId, pb::SyncRequest, usize)> = None;
     let update = |f: &dyn Fn(&mut Stats)| {
         if let Ok(mut s) = stats.lock() {
             f(&mut s);
@@ -99,11 +103,16 @@ async fn run(
             cmd = rx.recv() => match cmd {
                 None => return,
                 Some(Cmd::Dial(addr)) => { let _ = swarm.dial(addr); }
-                Some(Cmd::Want { node, hood, id, copies, requests }) => {
-                    for _ in 0..requests {
-                        let want = vec![id.clone(); copies];
-                        let req = pb::SyncRequest { hood: hood.clone(), since: 0, cursor: Vec::new(), limit: 256, want };
-                        swarm.behaviour_mut().send_request(&node, req);
+                Some(Cmd::Want { node, hood, id, copies, requests, at_once }) => {
+                    let want = vec![id; copies];
+                    let req = pb::SyncRequest { hood, since: 0, cursor: Vec::new(), limit: 256, want };
+                    if at_once {
+                        for _ in 0..requests {
+                            swarm.behaviour_mut().send_request(&node, req.clone());
+                        }
+                    } else if requests > 0 {
+                        swarm.behaviour_mut().send_request(&node, req.clone());
+                        serial = Some((node, req, requests - 1));
                     }
                 }
             },
@@ -125,13 +134,34 @@ async fn run(
                     request_response::Message::Request { .. } => {}
                     request_response::Message::Response { response, .. } => {
                         let n = response.envelopes.len();
-                        update(&|s| { s.responses += 1; s.max_envelopes = s.max_envelopes.max(n); });
+                        if response == pb::SyncResponse::default() {
+                            // A closed stream reads as an empty message: refused.
+                            update(&|s| s.failures += 1);
+                        } else {
+                            update(&|s| { s.responses += 1; s.max_envelopes = s.max_envelopes.max(n); });
+                        }
+                        next_serial(&mut swarm, &mut serial);
                     }
                 },
-                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => update(&|s| s.failures += 1),
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => {
+                    update(&|s| s.failures += 1);
+                    next_serial(&mut swarm, &mut serial);
+                }
                 _ => {}
             },
         }
+    }
+}
+
+fn next_serial(
+    swarm: &mut Swarm<request_response::Behaviour<SyncCodec>>,
+    serial: &mut Option<(PeerId, pb::SyncRequest, usize)>,
+) {
+    if let Some((node, req, left)) = serial.as_mut()
+        && *left > 0
+    {
+        *left -= 1;
+        swarm.behaviour_mut().send_request(node, req.clone());
     }
 }
 
@@ -156,7 +186,8 @@ fn hood_bytes(node: &Node) -> TestResult<Vec<u8>> {
 /// peer's request budget the node refuses, and its memory stays bounded.
 #[test]
 fn a_want_flood_is_deduplicated_and_budgeted() -> TestResult {
-    const REQUESTS: usize = 300;
+    const BURST: usize = 300;
+    const SERIAL: usize = 160;
     let dir = tempfile::tempdir()?;
     let node = Node::init(dir.path())?;
     let result = (|| -> TestResult {
@@ -166,32 +197,39 @@ fn a_want_flood_is_deduplicated_and_budgeted() -> TestResult {
         let node_id: PeerId = node.peer_id()?.parse()?;
         a.send(Cmd::Dial(node.dial_addr()?.parse()?))?;
         wait_for(WAIT, "the attacker's connection", || a.stats(|s| s.connected).then_some(()))?;
-        let want = Cmd::Want {
-            node: node_id,
-            hood: hood_bytes(&node)?,
-            id: hex::decode(&alert)?,
-            copies: 256,
-            requests: REQUESTS,
-        };
-        a.send(want)?;
+        let (hood, id) = (hood_bytes(&node)?, hex::decode(&alert)?);
         let mut peak = rss_before;
-        let start = Instant::now();
-        let done = || a.stats(|s| s.responses + s.failures >= REQUESTS);
-        while !done() && start.elapsed() < Duration::from_secs(45) {
-            peak = peak.max(node.rss_bytes().unwrap_or(0));
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let (responses, failures, max_envelopes) = a.stats(|s| (s.responses, s.failures, s.max_envelopes));
+        let mut wave = |requests: usize, at_once: bool| -> TestResult<(usize, usize)> {
+            let before = a.stats(|s| s.responses + s.failures);
+            let want = Cmd::Want { node: node_id, hood: hood.clone(), id: id.clone(), copies: 256, requests, at_once };
+            a.send(want)?;
+            let start = Instant::now();
+            let done = || a.stats(|s| s.responses + s.failures >= before + requests);
+            while !done() && start.elapsed() < Duration::from_secs(25) {
+                peak = peak.max(node.rss_bytes().unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(a.stats(|s| (s.responses, s.failures)))
+        };
+        // Many streams at once: past 2 per connection they are refused.
+        let (burst_ok, burst_failed) = wave(BURST, true)?;
+        // One at a time (within the stream cap): the request budget ends it.
+        let (ok, failed) = wave(SERIAL, false)?;
+        let max_envelopes = a.stats(|s| s.max_envelopes);
         let refused = node.metric("stoop_sync_refused_total", &[])?;
         eprintln!(
-            "responses {responses}, failures {failures}, most envelopes in one response {max_envelopes}, \
-             refused {refused}, RSS {} -> peak {} MiB",
+            "burst of {BURST}: {burst_ok} answered, {burst_failed} refused; then {SERIAL} one at a time: {} answered, \
+             {} refused (node counted {refused}); most envelopes in one response {max_envelopes}; RSS {} -> peak {} MiB",
+            ok - burst_ok,
+            failed - burst_failed,
             rss_before >> 20,
             peak >> 20
         );
-        assert!(responses >= 1, "positive control: the node serves a member's request");
+        assert!(burst_ok >= 1, "positive control: the node serves a member's request");
         assert_eq!(max_envelopes, 1, "a repeated id is served once");
-        assert!(failures > 0 && refused > 0.0, "requests past the budget are refused (refused {refused})");
+        assert!(burst_failed > 0, "streams past the per-connection cap are refused");
+        assert!(refused > 0.0 && failed > burst_failed, "requests past the peer's budget are refused");
+        assert!(ok <= 130, "at most the request budget (120) and the streams' share are served ({ok})");
         assert!(peak < MAX_NODE_RSS, "node RSS peaked at {} MiB", peak >> 20);
         Ok(())
     })();

@@ -652,6 +652,16 @@ impl EventLoop {
 
     fn sync_page(&mut self, peer: PeerId, response: pb::SyncResponse) {
         let now = self.node.now();
+        // A peer that refuses a request (over its budget for us) closes the
+        // stream, which reads as an empty message. No peer sends that as an
+        // answer (an empty last page says `done`), and taken as a page it
+        // would end the session as complete: fail it, retry at the resync.
+        if response == pb::SyncResponse::default() {
+            tracing::debug!(%peer, "sync request refused by the peer");
+            self.planner.failed(&peer);
+            self.node.metrics.sync_sessions.get_or_create(&end_label("refused")).inc();
+            return;
+        }
         let page =
             PageResponse { count: response.envelopes.len(), next_cursor: response.next_cursor, done: response.done };
         // Validate everything exactly like gossip, but only up to the page

@@ -23,7 +23,7 @@ fn identities_sharing_a_members_address_do_not_get_it_banned() -> TestResult {
     let a = Node::init(da.path())?;
     let b = Node::join(db.path(), &a.invite()?)?;
     let nodes = [a, b];
-    let result = (|| -> TestResult {
+    let attack = || -> TestResult {
         let (a, b) = (&nodes[0], &nodes[1]);
         wait_for(WAIT, "the member to connect", || (a.peer_count() >= 1).then_some(()))?;
         let member = b.peer_id()?;
@@ -46,6 +46,7 @@ fn identities_sharing_a_members_address_do_not_get_it_banned() -> TestResult {
         wait_for(WAIT, "the member's alert", || a.alert_state(&id))?;
         drop(peers);
         Ok(())
-    })();
+    };
+    let result = attack();
     with_logs(&nodes, result)
 }

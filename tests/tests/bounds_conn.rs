@@ -35,7 +35,7 @@ fn strangers_cannot_take_the_members_and_own_dials_slots() -> TestResult {
     let a = Node::init(da.path())?;
     let b = Node::join(db.path(), &a.invite()?)?;
     let nodes = [a, b];
-    let result = (|| -> TestResult {
+    let attack = || -> TestResult {
         let (a, b) = (&nodes[0], &nodes[1]);
         wait_for(WAIT, "the member to connect", || (a.peer_count() >= 1).then_some(()))?;
         let addr: Multiaddr = a.dial_addr()?.parse()?;
@@ -63,6 +63,7 @@ fn strangers_cannot_take_the_members_and_own_dials_slots() -> TestResult {
         wait_for(WAIT, "the member's alert", || a.alert_state(&id))?;
         drop(runtime);
         Ok(())
-    })();
+    };
+    let result = attack();
     with_logs(&nodes, result)
 }

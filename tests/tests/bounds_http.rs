@@ -39,7 +39,7 @@ fn unfinished_http_requests_cannot_exhaust_the_nodes_fds() -> TestResult {
     let dir = tempfile::tempdir()?;
     let node = Node::init(dir.path())?;
     let api = std::fs::read_to_string(dir.path().join("api.addr"))?.trim().to_owned();
-    let result = (|| -> TestResult {
+    let attack = || -> TestResult {
         assert!(healthz(&api), "positive control: /healthz answers before the flood");
         let mut held = Vec::new();
         for _ in 0..FLOOD {
@@ -66,6 +66,7 @@ fn unfinished_http_requests_cannot_exhaust_the_nodes_fds() -> TestResult {
         assert!(answered, "/healthz did not answer within 15 s of the flood");
         drop(held);
         Ok(())
-    })();
+    };
+    let result = attack();
     with_logs(&[node], result)
 }

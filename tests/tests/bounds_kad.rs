@@ -125,7 +125,7 @@ impl Attacker {
 fn provider_records_are_not_stored() -> TestResult {
     let dir = tempfile::tempdir()?;
     let node = Node::init(dir.path())?;
-    let result = (|| -> TestResult {
+    let attack = || -> TestResult {
         let node_id: PeerId = node.peer_id()?.parse()?;
         let addr: Multiaddr = node.dial_addr()?.parse()?;
         let keys: Vec<Vec<u8>> = (0..KEYS).map(|i| format!("stoop-bounds-kad-{i}").into_bytes()).collect();
@@ -156,6 +156,7 @@ fn provider_records_are_not_stored() -> TestResult {
         assert_eq!(stored, 0, "the node kept provider records");
         assert!(peak < MAX_NODE_RSS, "node RSS peaked at {} MiB", peak >> 20);
         Ok(())
-    })();
+    };
+    let result = attack();
     with_logs(&[node], result)
 }

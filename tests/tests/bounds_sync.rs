@@ -190,7 +190,7 @@ fn a_want_flood_is_deduplicated_and_budgeted() -> TestResult {
     const SERIAL: usize = 160;
     let dir = tempfile::tempdir()?;
     let node = Node::init(dir.path())?;
-    let result = (|| -> TestResult {
+    let attack = || -> TestResult {
         let alert = node.post_alert("Tree down on Elm")?;
         let rss_before = node.rss_bytes().unwrap_or(0);
         let a = attacker(false)?;
@@ -232,7 +232,8 @@ fn a_want_flood_is_deduplicated_and_budgeted() -> TestResult {
         assert!(ok <= 130, "at most the request budget (120) and the streams' share are served ({ok})");
         assert!(peak < MAX_NODE_RSS, "node RSS peaked at {} MiB", peak >> 20);
         Ok(())
-    })();
+    };
+    let result = attack();
     with_logs(&[node], result)
 }
 
@@ -243,7 +244,7 @@ fn a_want_flood_is_deduplicated_and_budgeted() -> TestResult {
 fn a_peer_serving_junk_pages_is_banned_at_the_first() -> TestResult {
     let dir = tempfile::tempdir()?;
     let node = Node::init(dir.path())?;
-    let result = (|| -> TestResult {
+    let attack = || -> TestResult {
         let a = attacker(true)?;
         a.send(Cmd::Dial(node.dial_addr()?.parse()?))?;
         wait_for(WAIT, "the node to ask the attacker for pages", || a.stats(|s| s.served >= 1).then_some(()))?;
@@ -262,6 +263,7 @@ fn a_peer_serving_junk_pages_is_banned_at_the_first() -> TestResult {
         assert!(served <= 2, "no further pages were asked for ({served})");
         assert!(!a.stats(|s| s.connected), "the peer was disconnected");
         Ok(())
-    })();
+    };
+    let result = attack();
     with_logs(&[node], result)
 }

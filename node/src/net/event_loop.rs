@@ -2,6 +2,10 @@
 //! channel, hands gossip frames and sync traffic to the node's service
 //! without waiting on it, and reports the verdicts that come back to
 //! gossipsub.
+//!
+//! Over 600 lines: it is the one match over every swarm event and replica
+//! result, which reads best in one place; the per-peer limits it applies
+//! live in `peer_limits` and `ip_limits`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,9 +22,9 @@ use stoop_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD};
+use super::peer_limits::PeerLimits;
 use crate::core::bans::{BAN_SECS, Bans};
 use crate::core::ledger::{Accepted, Outcome};
-use crate::core::peer_budget::{PeerBudget, Quota, SYNC_ITEMS_QUOTA, SYNC_REQUEST_QUOTA};
 use crate::core::redial::Redial;
 use crate::core::strikes::PeerStrikes;
 use crate::core::sync::{PAGE_LIMIT, PageRequest, PageResponse, SessionEnd, SyncPlanner, relay_after_sync};
@@ -46,23 +50,6 @@ pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
 /// answers an item of the replica's queue, so at this size the replica
 /// thread only waits on the loop when the loop is a whole queue behind.
 pub const RESULT_CHANNEL_CAPACITY: usize = WORK_QUEUE_CAPACITY;
-
-/// Sync sessions a peer may make this node start, by connecting or by
-/// gossip that points at missing history: 6 per 10 minutes. Honest peers
-/// start one on connect and rarely a gap sync (at most every
-/// `GAP_RESYNC_MIN_SECS`); the periodic re-sync paces itself and is not
-/// counted. A peer that reconnected to restart sessions got 109 in 30 s.
-pub const SYNC_SESSION_QUOTA: Quota = Quota::constant(6, 600_000);
-/// Invalid gossip frames (Reject verdicts) from one peer, within
-/// [`INVALID_WINDOW_SECS`], before a graylisted score is put down to them
-/// and the peer is banned. gossipsub's invalid-delivery penalty is
-/// -100 x count^2, so 4 alone reach the -1,000 graylist: a peer graylisted
-/// with fewer got there some other way (e.g. a shared address), which is no
-/// reason to ban it.
-pub const INVALID_FOR_BAN: u32 = 4;
-/// Window over which invalid frames are counted, the time gossipsub's 0.9
-/// per-second decay takes to forgive most of the penalty.
-pub const INVALID_WINDOW_SECS: u64 = 60;
 
 /// What comes back from the replica thread.
 enum Finished {
@@ -183,17 +170,8 @@ pub struct EventLoop {
     /// Dialed at start, and again while the node has no peers.
     bootstrap: Vec<Multiaddr>,
     redial: Redial,
-    /// Origin of the millisecond clock the budgets below run on.
-    epoch: std::time::Instant,
-    /// Sync requests served per peer (bounded by DEFAULT_MAX_KEYS).
-    serve_requests: PeerBudget<PeerId>,
-    /// Envelopes served per peer, charged at the most a request can get.
-    serve_items: PeerBudget<PeerId>,
-    /// Sync sessions peers made this node start.
-    session_starts: PeerBudget<PeerId>,
-    /// Invalid gossip frames per peer: (window, count). Bounded by the
-    /// connected peers (forgotten on disconnect).
-    invalid: BTreeMap<PeerId, (u64, u32)>,
+    /// Per-peer sync budgets and invalid-frame counts.
+    limits: PeerLimits,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -226,11 +204,7 @@ impl EventLoop {
             bans: Bans::new(),
             bootstrap: Vec::new(),
             redial: Redial::new(),
-            epoch: std::time::Instant::now(),
-            serve_requests: PeerBudget::new(SYNC_REQUEST_QUOTA),
-            serve_items: PeerBudget::new(SYNC_ITEMS_QUOTA),
-            session_starts: PeerBudget::new(SYNC_SESSION_QUOTA),
-            invalid: BTreeMap::new(),
+            limits: PeerLimits::default(),
         };
         (this, NetClient { tx, peer_id })
     }
@@ -360,10 +334,7 @@ impl EventLoop {
         for peer in connected {
             self.ban_if_graylisted(peer);
         }
-        let now_ms = self.now_ms();
-        for budget in [&mut self.serve_requests, &mut self.serve_items, &mut self.session_starts] {
-            budget.prune(now_ms);
-        }
+        self.limits.prune();
         for peer in self.swarm.behaviour_mut().ip_limits.overdue() {
             tracing::info!(%peer, reason = "stranger_evicted", "inbound peer never joined the hood's topic; disconnecting");
             let _ = self.swarm.disconnect_peer_id(peer);
@@ -388,9 +359,7 @@ impl EventLoop {
         }
         let graylisted =
             self.swarm.behaviour().gossipsub.peer_score(&peer).is_some_and(|score| score < GRAYLIST_THRESHOLD);
-        let window = self.node.now() / INVALID_WINDOW_SECS;
-        let invalid = self.invalid.get(&peer).filter(|(w, _)| *w == window).map_or(0, |(_, n)| *n);
-        if !graylisted || invalid < INVALID_FOR_BAN {
+        if !graylisted || !self.limits.banned_for_invalid(&peer, self.node.now()) {
             return;
         }
         self.ban(peer, "invalid_gossip");
@@ -408,15 +377,10 @@ impl EventLoop {
         self.swarm.behaviour_mut().blocked.block_peer(peer);
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
     /// Starts a session a peer asked for (by connecting, or by gossip that
-    /// points at missing history), within its [`SYNC_SESSION_QUOTA`].
+    /// points at missing history), within its [`SYNC_SESSION_QUOTA`](super::peer_limits::SYNC_SESSION_QUOTA).
     fn start_session(&mut self, peer: PeerId, req: PageRequest) {
-        let now_ms = self.now_ms();
-        if self.session_starts.allows(now_ms, &peer, 1).is_err() {
+        if !self.limits.session(&peer) {
             tracing::debug!(%peer, "sync session not started: over the peer's session budget");
             // Clears the session; the periodic re-sync comes back to it.
             self.planner.failed(&peer);
@@ -424,17 +388,6 @@ impl EventLoop {
             return;
         }
         self.send_sync(peer, req);
-    }
-
-    /// Charges a peer's sync request to its budgets: one request, and as
-    /// many envelopes as it may be sent.
-    fn serve_budget(&mut self, peer: &PeerId, request: &pb::SyncRequest) -> Result<(), &'static str> {
-        let now_ms = self.now_ms();
-        let items =
-            if request.want.is_empty() { request.limit } else { request.want.len() as u32 }.clamp(1, PAGE_LIMIT);
-        self.serve_requests.allows(now_ms, peer, 1).map_err(|_| "request_rate")?;
-        self.serve_items.allows(now_ms, peer, items).map_err(|_| "item_rate")?;
-        Ok(())
     }
 
     fn send_sync(&mut self, peer: PeerId, req: PageRequest) {
@@ -478,7 +431,7 @@ impl EventLoop {
                     self.peers.remove(&peer_id);
                     self.planner.disconnected(&peer_id);
                     self.strikes.forget(&peer_id);
-                    self.invalid.remove(&peer_id);
+                    self.limits.forget(&peer_id);
                 } else if let Some(p) = self.peers.get_mut(&peer_id) {
                     p.connections = num_established;
                 }
@@ -511,7 +464,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
                 match message {
                     request_response::Message::Request { request, channel, .. } => {
-                        if let Err(reason) = self.serve_budget(&peer, &request) {
+                        if let Err(reason) = self.limits.serve(&peer, &request) {
                             // Dropping the channel closes the stream: the
                             // peer sees a failure and may retry later.
                             tracing::debug!(%peer, reason, "sync request refused");
@@ -636,12 +589,7 @@ impl EventLoop {
         let rejected = acceptance == MessageAcceptance::Reject;
         self.report(message_id, &source, acceptance);
         if rejected {
-            let window = now / INVALID_WINDOW_SECS;
-            let entry = self.invalid.entry(source).or_insert((window, 0));
-            if entry.0 != window {
-                *entry = (window, 0);
-            }
-            entry.1 = entry.1.saturating_add(1);
+            self.limits.invalid(source, now);
             self.ban_if_graylisted(source);
         }
     }

@@ -57,7 +57,12 @@ pub async fn serve(listener: TcpListener, router: Router, stop: impl Future<Outp
         tokio::spawn(async move {
             let _slot = slot;
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+            // One request per connection: hyper's header-read timer also
+            // runs while a kept-alive connection waits for its next request,
+            // so an idle pooled connection would be closed after 5 s, racing
+            // a client that reuses it just then. Local clients lose only a
+            // loopback handshake per request.
+            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(false);
             let conn = builder.serve_connection(TokioIo::new(socket), service);
             tokio::pin!(conn);
             tokio::select! {

@@ -20,6 +20,7 @@
 //! - `verdict`: the ledger's verdict as an HTTP answer (one status table).
 //! - `stream`: the live feed as server-sent events.
 //! - `views`: JSON views of alerts, the queue and the log.
+//! - [`serve`]: the accept loop (header-read timeout, connection cap).
 
 mod alerts;
 mod auth;
@@ -28,6 +29,7 @@ mod members;
 mod messages;
 mod moderation;
 mod publish;
+pub mod serve;
 mod status;
 mod stream;
 #[cfg(test)]

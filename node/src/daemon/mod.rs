@@ -277,14 +277,10 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
     };
     let mut api_stop = stop_rx.clone();
     let api_task = tokio::spawn(async move {
-        let served = axum::serve(listener, api::router(state))
-            .with_graceful_shutdown(async move {
-                let _ = api_stop.changed().await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "API server failed");
-        }
+        api::serve::serve(listener, api::router(state), async move {
+            let _ = api_stop.changed().await;
+        })
+        .await;
     });
     let outbox_task = tokio::spawn(deliver_outbox(dir.clone(), node.clone(), net.clone(), stop_rx.clone()));
 

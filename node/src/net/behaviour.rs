@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::codec::{SYNC_PROTOCOL, SyncCodec};
 use crate::core::envelope::MAX_ENVELOPE_BYTES;
 use crate::core::ids::HoodId;
+use crate::core::ip_limits;
 
 /// Kademlia under Stoop's own protocol name, so Stoop nodes never join (or
 /// pollute) another network's DHT.
@@ -60,6 +61,26 @@ pub const MAX_TRANSMIT_BYTES: usize = MAX_ENVELOPE_BYTES + GOSSIP_FRAMING_BYTES 
 /// disconnects and temporarily bans it (see `core::bans`).
 pub const GRAYLIST_THRESHOLD: f64 = -1000.0;
 
+/// Inbound sync streams one connection may have open at once (libp2p's
+/// default is 100). The node asks one page at a time and waits for it, so an
+/// honest peer never has more than one request in flight per session; 2
+/// leaves room for a gap-triggered request overlapping a page. An attacker
+/// with 100 streams each asking for a 2 MiB response held ~200 MiB per
+/// connection in memory.
+pub const MAX_SYNC_STREAMS_PER_CONNECTION: usize = 2;
+/// How long a sync request may take, both ways.
+pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Kademlia record store size: zero. Stoop uses Kademlia only to find peers
+/// (routing table); it never reads records or provider records, so storing
+/// other peers' ADD_PROVIDER/PUT_VALUE was pure memory for an attacker to
+/// fill (80 MiB of provider records took a node from 15 to 526 MB of RSS).
+pub const KAD_MAX_RECORDS: usize = 0;
+/// How long a connection's transport upgrade (Noise and Yamux) may take:
+/// a handshake completes in a few round trips, well under a second even on
+/// a slow home uplink; libp2p's 10 s let 32 idle sockets reopened every
+/// 10 s hold every pending slot. For net/swarm.rs's transport.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What the behaviour needs to know beyond the key.
 #[derive(Debug, Clone)]
 pub struct BehaviourConfig {
@@ -94,6 +115,16 @@ impl Default for BehaviourConfig {
     }
 }
 
+/// The per-IP limits for `cfg`: its connection cap and outbound budget, the
+/// member reservation scaled down with a small cap so strangers always keep
+/// at least a quarter of the slots (a new neighbor must be able to get in).
+pub fn ip_limits(cfg: &BehaviourConfig) -> ip_limits::Limits {
+    let max_established = cfg.max_connections as usize;
+    let reserved_outbound = cfg.outbound_peers.min(max_established / 4);
+    let reserved_members = ip_limits::DEFAULT_RESERVED_MEMBERS.min(max_established / 2);
+    ip_limits::Limits { max_established, reserved_outbound, reserved_members, ..ip_limits::Limits::default() }
+}
+
 /// The gossipsub topic of a hood: one topic per hood, named by its id.
 pub fn hood_topic(hood: &HoodId) -> IdentTopic {
     IdentTopic::new(format!("/stoop/hood/{}", hood.to_hex()))
@@ -114,7 +145,15 @@ pub fn message_id(m: &gossipsub::Message) -> gossipsub::MessageId {
 }
 
 fn topic_score(topic: &IdentTopic) -> (PeerScoreParams, PeerScoreThresholds) {
-    let mut params = PeerScoreParams::default();
+    let mut params = PeerScoreParams {
+        // P6 (IP colocation) off: neighbors share addresses (carrier-grade
+        // NAT, one house, one building's network), and with libp2p's default
+        // 30 identities on an honest member's IP graylisted every peer there,
+        // the member included. Per-IP connection caps (net::ip_limits) bound
+        // what one address can hold instead.
+        ip_colocation_factor_weight: 0.0,
+        ..PeerScoreParams::default()
+    };
     let topic_params = TopicScoreParams {
         topic_weight: 1.0,
         // P4: invalid messages (Reject verdicts) cost a lot, squared.
@@ -174,6 +213,8 @@ pub struct Behaviour {
     pub dials: super::dial_budget::Behaviour,
     /// Caps on connection counts.
     pub limits: connection_limits::Behaviour,
+    /// Per-IP caps, reserved slots, strangers evicted after a grace period.
+    pub ip_limits: super::ip_limits::Behaviour,
     /// Refuses connections when the process uses too much memory.
     pub memory: memory_connection_limits::Behaviour,
     /// Alert gossip.
@@ -207,8 +248,14 @@ impl Behaviour {
         topic: &IdentTopic,
     ) -> Result<Self, String> {
         let peer_id = key.public().to_peer_id();
-        let mut kad =
-            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad::Config::new(KAD_PROTOCOL));
+        let store_config = kad::store::MemoryStoreConfig {
+            max_records: KAD_MAX_RECORDS,
+            max_provided_keys: KAD_MAX_RECORDS,
+            max_providers_per_key: KAD_MAX_RECORDS,
+            ..kad::store::MemoryStoreConfig::default()
+        };
+        let store = kad::store::MemoryStore::with_config(peer_id, store_config);
+        let mut kad = kad::Behaviour::with_config(peer_id, store, kad::Config::new(KAD_PROTOCOL));
         kad.set_mode(Some(kad::Mode::Server));
         let mdns = if cfg.mdns {
             Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id).map_err(|e| e.to_string())?)
@@ -218,11 +265,12 @@ impl Behaviour {
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(cfg.max_connections))
             .with_max_established_per_peer(Some(2))
-            .with_max_pending_incoming(Some(32));
+            .with_max_pending_incoming(Some(ip_limits::DEFAULT_MAX_PENDING as u32));
         Ok(Self {
             blocked: allow_block_list::Behaviour::default(),
             dials: super::dial_budget::Behaviour::new(cfg.outbound_peers),
             limits: connection_limits::Behaviour::new(limits),
+            ip_limits: super::ip_limits::Behaviour::new(ip_limits(cfg)).map_err(|e| e.to_string())?,
             memory: memory_connection_limits::Behaviour::with_max_bytes(cfg.max_memory_bytes),
             gossipsub: gossipsub(cfg, topic)?,
             identify: identify::Behaviour::new(
@@ -238,7 +286,9 @@ impl Behaviour {
             upnp: cfg.upnp.then(upnp::tokio::Behaviour::default).into(),
             sync: request_response::Behaviour::new(
                 [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+                request_response::Config::default()
+                    .with_request_timeout(SYNC_REQUEST_TIMEOUT)
+                    .with_max_concurrent_streams(MAX_SYNC_STREAMS_PER_CONNECTION),
             ),
         })
     }

@@ -2,6 +2,10 @@
 //! channel, hands gossip frames and sync traffic to the node's service
 //! without waiting on it, and reports the verdicts that come back to
 //! gossipsub.
+//!
+//! Over 600 lines: it is the one match over every swarm event and replica
+//! result, which reads best in one place; the per-peer limits it applies
+//! live in `peer_limits` and `ip_limits`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +22,7 @@ use stoop_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD};
+use super::peer_limits::PeerLimits;
 use crate::core::bans::{BAN_SECS, Bans};
 use crate::core::ledger::{Accepted, Outcome};
 use crate::core::redial::Redial;
@@ -25,6 +30,7 @@ use crate::core::strikes::PeerStrikes;
 use crate::core::sync::{PAGE_LIMIT, PageRequest, PageResponse, SessionEnd, SyncPlanner, relay_after_sync};
 use crate::core::verdict::{IgnoreReason, RejectReason, Verdict};
 use crate::service::network::Network;
+use crate::service::worker::PageIngest;
 use crate::service::{Node, WORK_QUEUE_CAPACITY};
 
 pub use crate::service::network::{NetError, PeerInfo};
@@ -50,7 +56,7 @@ enum Finished {
     /// A gossip frame's verdict.
     Gossip { message_id: gossipsub::MessageId, source: PeerId, now: u64, outcome: Outcome },
     /// A sync page was ingested.
-    Page { peer: PeerId, now: u64, page: PageResponse, accepted: Vec<Accepted> },
+    Page { peer: PeerId, now: u64, page: PageResponse, ingest: PageIngest },
     /// The answer to a peer's sync request.
     Served { peer: PeerId, channel: ResponseChannel<pb::SyncResponse>, response: pb::SyncResponse },
 }
@@ -164,6 +170,8 @@ pub struct EventLoop {
     /// Dialed at start, and again while the node has no peers.
     bootstrap: Vec<Multiaddr>,
     redial: Redial,
+    /// Per-peer sync budgets and invalid-frame counts.
+    limits: PeerLimits,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -196,6 +204,7 @@ impl EventLoop {
             bans: Bans::new(),
             bootstrap: Vec::new(),
             redial: Redial::new(),
+            limits: PeerLimits::default(),
         };
         (this, NetClient { tx, peer_id })
     }
@@ -325,6 +334,11 @@ impl EventLoop {
         for peer in connected {
             self.ban_if_graylisted(peer);
         }
+        self.limits.prune();
+        for peer in self.swarm.behaviour_mut().ip_limits.overdue() {
+            tracing::info!(%peer, reason = "stranger_evicted", "inbound peer never joined the hood's topic; disconnecting");
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
         for peer in self.bans.sweep(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }
@@ -345,16 +359,35 @@ impl EventLoop {
         }
         let graylisted =
             self.swarm.behaviour().gossipsub.peer_score(&peer).is_some_and(|score| score < GRAYLIST_THRESHOLD);
-        if !graylisted {
+        if !graylisted || !self.limits.banned_for_invalid(&peer, self.node.now()) {
             return;
         }
-        tracing::warn!(%peer, "peer graylisted for invalid messages; banned for {BAN_SECS} s");
+        self.ban(peer, "invalid_gossip");
+    }
+
+    /// Disconnects and refuses `peer` for [`BAN_SECS`].
+    fn ban(&mut self, peer: PeerId, reason: &'static str) {
+        tracing::warn!(%peer, reason, "peer banned for {BAN_SECS} s");
         self.node.metrics.peer_bans.inc();
+        self.node.metrics.record_peer_ban(reason);
         if let Some(evicted) = self.bans.ban(peer, self.node.now()) {
             self.swarm.behaviour_mut().blocked.unblock_peer(evicted);
         }
         // Blocking also closes the peer's open connections.
         self.swarm.behaviour_mut().blocked.block_peer(peer);
+    }
+
+    /// Starts a session a peer asked for (by connecting, or by gossip that
+    /// points at missing history), within its [`SYNC_SESSION_QUOTA`](super::peer_limits::SYNC_SESSION_QUOTA).
+    fn start_session(&mut self, peer: PeerId, req: PageRequest) {
+        if !self.limits.session(&peer) {
+            tracing::debug!(%peer, "sync session not started: over the peer's session budget");
+            // Clears the session; the periodic re-sync comes back to it.
+            self.planner.failed(&peer);
+            self.node.metrics.sync_sessions.get_or_create(&end_label("over_session_budget")).inc();
+            return;
+        }
+        self.send_sync(peer, req);
     }
 
     fn send_sync(&mut self, peer: PeerId, req: PageRequest) {
@@ -388,7 +421,7 @@ impl EventLoop {
                 if num_established.get() == 1 {
                     tracing::info!(%peer_id, "peer connected");
                     if let Some(req) = self.planner.connected(peer_id, self.node.now()) {
-                        self.send_sync(peer_id, req);
+                        self.start_session(peer_id, req);
                     }
                 }
             }
@@ -398,6 +431,7 @@ impl EventLoop {
                     self.peers.remove(&peer_id);
                     self.planner.disconnected(&peer_id);
                     self.strikes.forget(&peer_id);
+                    self.limits.forget(&peer_id);
                 } else if let Some(p) = self.peers.get_mut(&peer_id) {
                     p.connections = num_established;
                 }
@@ -430,6 +464,13 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
                 match message {
                     request_response::Message::Request { request, channel, .. } => {
+                        if let Err(reason) = self.limits.serve(&peer, &request) {
+                            // Dropping the channel closes the stream: the
+                            // peer sees a failure and may retry later.
+                            tracing::debug!(%peer, reason, "sync request refused");
+                            self.node.metrics.record_sync_refused(reason);
+                            return;
+                        }
                         let done = self.finish(move |response| Finished::Served { peer, channel, response });
                         if let Err(e) = self.node.try_serve_sync(request, done) {
                             // The dropped channel tells the peer; it retries later.
@@ -451,7 +492,12 @@ impl EventLoop {
                 self.pending_sync.remove(&request_id);
                 tracing::debug!(%peer, %error, "sync request failed");
                 self.planner.failed(&peer);
-                self.node.metrics.sync_sessions.get_or_create(&vec![("end".to_owned(), "failed".to_owned())]).inc();
+                self.node.metrics.sync_sessions.get_or_create(&end_label("failed")).inc();
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }))
+                if topic == self.topic.hash() =>
+            {
+                self.swarm.behaviour_mut().ip_limits.joined_topic(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 if let Some(p) = self.peers.get_mut(&peer_id) {
@@ -504,12 +550,19 @@ impl EventLoop {
                     // Likely a join we missed rather than an outsider: ask
                     // the forwarder for the history now.
                     tracing::debug!(peer = %source, "unknown author; syncing now");
-                    self.send_sync(source, req);
+                    self.start_session(source, req);
                 }
                 self.judge(&message_id, source, &outcome.verdict, now);
             }
-            Finished::Page { peer, now, page, accepted } => {
-                self.relay_fresh(accepted.iter(), now);
+            Finished::Page { peer, now, page, ingest } => {
+                self.relay_fresh(ingest.accepted.iter(), now);
+                if let Some(code) = ingest.invalid {
+                    tracing::warn!(%peer, reason = code, "sync peer served a broken envelope; session ended");
+                    self.planner.failed(&peer);
+                    self.node.metrics.sync_sessions.get_or_create(&end_label("invalid_envelope")).inc();
+                    self.ban(peer, "invalid_sync_envelope");
+                    return;
+                }
                 self.page_done(peer, &page, now);
             }
             Finished::Served { peer, channel, response } => {
@@ -536,6 +589,7 @@ impl EventLoop {
         let rejected = acceptance == MessageAcceptance::Reject;
         self.report(message_id, &source, acceptance);
         if rejected {
+            self.limits.invalid(source, now);
             self.ban_if_graylisted(source);
         }
     }
@@ -546,6 +600,16 @@ impl EventLoop {
 
     fn sync_page(&mut self, peer: PeerId, response: pb::SyncResponse) {
         let now = self.node.now();
+        // A peer that refuses a request (over its budget for us) closes the
+        // stream, which reads as an empty message. No peer sends that as an
+        // answer (an empty last page says `done`), and taken as a page it
+        // would end the session as complete: fail it, retry at the resync.
+        if response == pb::SyncResponse::default() {
+            tracing::debug!(%peer, "sync request refused by the peer");
+            self.planner.failed(&peer);
+            self.node.metrics.sync_sessions.get_or_create(&end_label("refused")).inc();
+            return;
+        }
         let page =
             PageResponse { count: response.envelopes.len(), next_cursor: response.next_cursor, done: response.done };
         // Validate everything exactly like gossip, but only up to the page
@@ -554,12 +618,12 @@ impl EventLoop {
             self.page_done(peer, &page, now);
             return;
         }
-        let done = self.finish(move |accepted| Finished::Page { peer, now, page, accepted });
+        let done = self.finish(move |ingest| Finished::Page { peer, now, page, ingest });
         if let Err(e) = self.node.try_sync_page(response.envelopes, now, done) {
             // The session is retried at the next resync.
             tracing::debug!(%peer, "sync page not ingested: {e}");
             self.planner.failed(&peer);
-            self.node.metrics.sync_sessions.get_or_create(&vec![("end".to_owned(), "failed".to_owned())]).inc();
+            self.node.metrics.sync_sessions.get_or_create(&end_label("failed")).inc();
         }
     }
 
@@ -581,8 +645,13 @@ impl EventLoop {
                 } else {
                     tracing::warn!(%peer, reason = label, "sync session ended early");
                 }
-                self.node.metrics.sync_sessions.get_or_create(&vec![("end".to_owned(), label.to_owned())]).inc();
+                self.node.metrics.sync_sessions.get_or_create(&end_label(label)).inc();
             }
         }
     }
+}
+
+/// The `sync_sessions` metric label for how a session ended.
+fn end_label(end: &str) -> Vec<(String, String)> {
+    vec![("end".to_owned(), end.to_owned())]
 }

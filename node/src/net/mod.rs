@@ -5,6 +5,8 @@
 //! # Layout
 //! - [`behaviour`]: the composed `NetworkBehaviour` and gossipsub settings.
 //! - [`dial_budget`]: refuses dials to new peers beyond the outbound budget.
+//! - [`ip_limits`]: per-IP connection caps, reserved slots, stranger eviction.
+//! - [`peer_limits`]: per-peer sync budgets and invalid-frame counts.
 //! - [`codec`]: the sync protocol's size-capped protobuf codec.
 //! - [`swarm`]: builds the production swarm.
 //! - [`event_loop`]: the one task that owns the `Swarm`, and the cheap
@@ -14,6 +16,8 @@ pub mod behaviour;
 pub mod codec;
 pub mod dial_budget;
 pub mod event_loop;
+pub mod ip_limits;
+pub mod peer_limits;
 pub mod swarm;
 
 pub use event_loop::{Command, EventLoop, NetClient, NetError, PeerInfo};

@@ -34,6 +34,10 @@ pub struct Metrics {
     pub store_quarantines: Counter,
     /// Peers disconnected and banned for a graylisted gossip score.
     pub peer_bans: Counter,
+    /// Peer bans by reason (`invalid_gossip`, `invalid_sync_envelope`).
+    pub peer_ban_reasons: Family<Labels, Counter>,
+    /// Sync requests refused before serving, by reason.
+    pub sync_refused: Family<Labels, Counter>,
     /// Network work turned away because the replica's queue was full, by
     /// kind of work.
     pub busy: Family<Labels, Counter>,
@@ -61,6 +65,8 @@ impl Metrics {
             gossip_dropped: Family::default(),
             store_quarantines: Counter::default(),
             peer_bans: Counter::default(),
+            peer_ban_reasons: Family::default(),
+            sync_refused: Family::default(),
             busy: Family::default(),
         };
         registry.register("messages", "Messages validated, by origin, kind, verdict and reason", m.messages.clone());
@@ -81,6 +87,8 @@ impl Metrics {
             "Peers disconnected and refused for a while after their gossip score hit the graylist",
             m.peer_bans.clone(),
         );
+        registry.register("peer_ban_reasons", "Peer bans by reason", m.peer_ban_reasons.clone());
+        registry.register("sync_refused", "Sync requests refused over the peer's budget", m.sync_refused.clone());
         registry.register(
             "busy",
             "Network work turned away because the replica's queue was full (gossip is then ignored, a sync page retried later)",
@@ -99,6 +107,16 @@ impl Metrics {
                 ("reason".to_owned(), reason.to_owned()),
             ])
             .inc();
+    }
+
+    /// Counts a peer ban.
+    pub fn record_peer_ban(&self, reason: &str) {
+        self.peer_ban_reasons.get_or_create(&vec![("reason".to_owned(), reason.to_owned())]).inc();
+    }
+
+    /// Counts a sync request refused before serving.
+    pub fn record_sync_refused(&self, reason: &str) {
+        self.sync_refused.get_or_create(&vec![("reason".to_owned(), reason.to_owned())]).inc();
     }
 
     /// Counts a gossip frame dropped before validation.

@@ -32,7 +32,7 @@ use self::worker::{Done, Work, Worker};
 use crate::core::envelope::Envelope;
 use crate::core::ids::HoodId;
 use crate::core::keys::{AuthorKey, PublicKey};
-use crate::core::ledger::{Accepted, Outcome};
+use crate::core::ledger::Outcome;
 use crate::core::message::Payload;
 use crate::replica::{PublishError, Replica};
 use crate::store::StoreError;
@@ -178,7 +178,7 @@ impl Node {
         &self,
         frames: Vec<Vec<u8>>,
         now: u64,
-        done: impl FnOnce(Vec<Accepted>) + Send + 'static,
+        done: impl FnOnce(worker::PageIngest) + Send + 'static,
     ) -> Result<(), ServiceError> {
         self.try_submit(Work::SyncPage { frames, now, done: Box::new(done) }, "sync_page")
     }

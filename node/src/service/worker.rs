@@ -19,7 +19,7 @@ use crate::core::keys::AuthorKey;
 use crate::core::ledger::{Accepted, AlertState, Outcome};
 use crate::core::message::Payload;
 use crate::core::sync::PAGE_LIMIT;
-use crate::core::verdict::Verdict;
+use crate::core::verdict::{RejectReason, Verdict};
 use crate::replica::{PublishError, Replica};
 use crate::store::StoreError;
 
@@ -51,6 +51,33 @@ impl Origin {
     }
 }
 
+/// What ingesting a sync page gave.
+#[derive(Debug, Default)]
+pub struct PageIngest {
+    /// Messages accepted.
+    pub accepted: Vec<Accepted>,
+    /// The reason code of the first broken frame, where ingesting stopped:
+    /// a peer that serves one has no business serving the rest (issue 11:
+    /// endless pages of junk envelopes, every one verified).
+    pub invalid: Option<&'static str>,
+}
+
+/// Whether a rejection means the frame itself is broken (undecodable, badly
+/// signed, for another hood), which no honest peer stores or serves. Other
+/// rejections (not a member, future-dated, ...) can follow from honest
+/// differences in history or clocks and do not end a sync session.
+pub fn is_broken_frame(reason: &RejectReason) -> bool {
+    matches!(
+        reason,
+        RejectReason::Oversized { .. }
+            | RejectReason::Malformed(_)
+            | RejectReason::NonCanonical
+            | RejectReason::UnknownKind(_)
+            | RejectReason::Signature(_)
+            | RejectReason::WrongHood
+    )
+}
+
 /// A callback run on the replica thread with the result of network work.
 /// It must only hand the result over (e.g. `blocking_send` on the network
 /// task's result channel), never do slow work itself.
@@ -63,7 +90,7 @@ pub(crate) enum Work {
     /// A gossip frame to validate and store.
     Gossip { bytes: Vec<u8>, now: u64, done: Done<Outcome> },
     /// A page of frames from a sync response.
-    SyncPage { frames: Vec<Vec<u8>>, now: u64, done: Done<Vec<Accepted>> },
+    SyncPage { frames: Vec<Vec<u8>>, now: u64, done: Done<PageIngest> },
     /// A peer's sync request to answer from the store.
     ServeSync { request: pb::SyncRequest, done: Done<pb::SyncResponse> },
     /// A frame handed over locally (the outbox's join, `POST /v1/messages`),
@@ -206,15 +233,23 @@ impl Worker {
         outcome
     }
 
-    /// Validates and stores a page of frames (sync); returns what was
-    /// accepted.
-    fn ingest_batch(&mut self, frames: &[Vec<u8>], now: u64, origin: Origin) -> Vec<Accepted> {
-        let outcomes = self.replica.ingest_batch(frames, now);
-        for o in &outcomes {
-            self.record(origin, o);
-            self.announce(&o.accepted);
+    /// Validates and stores a page of frames (sync) up to the first broken
+    /// one; returns what was accepted and where it stopped.
+    fn ingest_batch(&mut self, frames: &[Vec<u8>], now: u64, origin: Origin) -> PageIngest {
+        let mut out = PageIngest::default();
+        for frame in frames {
+            let outcome = self.replica.ingest(frame, now);
+            self.record(origin, &outcome);
+            self.announce(&outcome.accepted);
+            out.accepted.extend(outcome.accepted);
+            if let Verdict::Reject(r) = &outcome.verdict
+                && is_broken_frame(r)
+            {
+                out.invalid = Some(r.code());
+                break;
+            }
         }
-        outcomes.into_iter().flat_map(|o| o.accepted).collect()
+        out
     }
 
     fn after_publish(
@@ -260,14 +295,11 @@ impl Worker {
         }
         let store = self.replica.store();
         if !req.want.is_empty() {
-            let envelopes = req
-                .want
-                .iter()
-                .take(PAGE_LIMIT as usize)
-                .filter_map(|id| MessageId::from_slice(id).ok())
-                .filter_map(|id| store.get(&id).ok().flatten())
-                .collect();
-            return pb::SyncResponse { envelopes, next_cursor: Vec::new(), done: true };
+            return pb::SyncResponse {
+                envelopes: serve_wanted(&req.want, |id| store.get(id).ok().flatten()),
+                next_cursor: Vec::new(),
+                done: true,
+            };
         }
         let limit = req.limit.clamp(1, PAGE_LIMIT) as usize;
         let cursor = (!req.cursor.is_empty()).then_some(req.cursor.as_slice());
@@ -320,8 +352,49 @@ impl Worker {
     }
 }
 
+/// The envelopes a peer asked for by id: each id once (a `want` repeating
+/// one id 256 times made the node copy the same alert 256 times into one
+/// response), at most [`PAGE_LIMIT`] ids, and no more than
+/// [`MAX_SYNC_RESPONSE_BYTES`] in all (at least one envelope, so any single
+/// envelope can still be fetched).
+fn serve_wanted(want: &[Vec<u8>], get: impl Fn(&MessageId) -> Option<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0usize;
+    let mut envelopes = Vec::new();
+    for id in want.iter().take(PAGE_LIMIT as usize).filter_map(|id| MessageId::from_slice(id).ok()) {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(env) = get(&id) else { continue };
+        total += env.len();
+        if total > MAX_SYNC_RESPONSE_BYTES && !envelopes.is_empty() {
+            break;
+        }
+        envelopes.push(env);
+    }
+    envelopes
+}
+
 /// When the store says the last sync completed.
 pub(crate) fn last_sync(replica: &Replica) -> Option<u64> {
     let bytes = replica.store().meta_get(LAST_SYNC_KEY).ok().flatten()?;
     bytes.as_slice().try_into().ok().map(u64::from_be_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wanted_ids_are_served_once_and_within_the_byte_cap() {
+        let a = [1u8; 32].to_vec();
+        let b = [2u8; 32].to_vec();
+        let big = |id: &MessageId| Some(vec![id.as_bytes()[0]; MAX_SYNC_RESPONSE_BYTES / 3]);
+        let repeated: Vec<Vec<u8>> = std::iter::repeat_n(a.clone(), 256).collect();
+        assert_eq!(serve_wanted(&repeated, big).len(), 1, "one copy of a repeated id");
+        let many: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i + 1; 32]).chain([b]).collect();
+        let served = serve_wanted(&many, big);
+        assert_eq!(served.len(), 3, "the byte cap ends the response");
+        assert!(served.iter().map(Vec::len).sum::<usize>() <= MAX_SYNC_RESPONSE_BYTES);
+    }
 }

@@ -91,7 +91,7 @@ fn control_validated(
 
 /// Connects a fresh raw peer and returns it with the node's score of it.
 fn fresh_peer(node: &Node, topic: &str, addr: &str, node_id: &str, how: Authorship) -> TestResult<(RawPeer, f64)> {
-    let peer = RawPeer::spawn(topic, how)?;
+    let peer = RawPeer::spawn(topic, how, Some(node.network_key()?))?;
     peer.connect(addr, node_id.parse()?)?;
     let id = peer.peer_id().to_string();
     let score = wait_for(WAIT, "the node to score the raw peer", || node.peer_score(&id))?;

@@ -96,11 +96,14 @@ pub fn build(
     #[cfg(feature = "quic")]
     let builder = builder
         .with_other_transport(move |key| {
-            let quic = network_key.is_none().then(|| {
+            use libp2p::core::transport::OptionalTransport;
+            if network_key.is_some() {
+                return OptionalTransport::none();
+            }
+            OptionalTransport::some(
                 libp2p::quic::tokio::Transport::new(libp2p::quic::Config::new(key))
-                    .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
-            });
-            libp2p::core::transport::OptionalTransport::from(quic)
+                    .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn))),
+            )
         })
         .map_err(|e| err(&e))?;
     let mut swarm = builder

@@ -42,7 +42,7 @@ const ALERTS: &[(&str, &str, &str, &str)] = &[
 ];
 
 fn text_checks(c: &mut Criterion) {
-    let policy = TextPolicy { allow_links: false };
+    let policy = TextPolicy { allow_links: false, max_cell_precision: stoop_core::area::MAX_PRECISION };
     let key = SigningKey::from_bytes(&[7; 32]);
     let verifying = key.verifying_key();
     // A signed frame of about an alert's size.

@@ -6,7 +6,7 @@ use stoop_core::text::{TextPolicy, check_profiling};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const STRICT: TextPolicy = TextPolicy { allow_links: false };
+const STRICT: TextPolicy = TextPolicy { allow_links: false, max_cell_precision: stoop_core::area::MAX_PRECISION };
 /// The description cap an alert has (generous: the corpora are short).
 const CAP: usize = 4000;
 

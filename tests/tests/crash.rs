@@ -31,9 +31,13 @@ fn kill_9_in_a_loop_loses_no_acknowledged_write() -> TestResult {
             };
             let mut last_alert: Option<String> = None;
             for i in 0..500 {
-                let (path, body) = match (&last_alert, i % 3) {
+                // One vote per alert, alternating hide and restore: a
+                // moderator's later vote on the same alert supersedes the
+                // earlier one (PROTOCOL.md, votes), so only a vote nothing
+                // superseded must still be there after the crash.
+                let (path, body) = match (&last_alert, i % 4) {
                     (Some(a), 1) => ("/v1/mod/votes", json!({"alert": a, "decision": "hide", "reason": "spam"})),
-                    (Some(a), 2) => ("/v1/mod/votes", json!({"alert": a, "decision": "restore"})),
+                    (Some(a), 3) => ("/v1/mod/votes", json!({"alert": a, "decision": "restore"})),
                     _ => (
                         "/v1/alerts",
                         json!({"category": "safety", "event": "hazard", "headline": format!("Round {round} alert {i}"), "description": "Crash loop."}),

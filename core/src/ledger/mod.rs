@@ -131,7 +131,7 @@ impl Ledger {
         let c = signed_charter.charter();
         Self {
             hood: signed_charter.hood(),
-            policy: TextPolicy { allow_links: c.allow_links },
+            policy: TextPolicy { allow_links: c.allow_links, max_cell_precision: c.max_cell_precision },
             roster: RosterBook::new(&c.founders, c.quorum),
             membership: Membership::new(&c.founders),
             quota: Quota::new(c.quotas),

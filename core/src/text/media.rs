@@ -157,7 +157,7 @@ mod tests {
             // Any char boundary, also inside a word.
             let i = at.index(s.len() + 1);
             let text = format!("{}data:image/png;base64,iVBORw0KGgo{}", &s[..i], &s[i..]);
-            let p = TextPolicy { allow_links: links };
+            let p = TextPolicy { allow_links: links, max_cell_precision: crate::area::MAX_PRECISION };
             prop_assert_eq!(p.check("f", &text, 10_000, true).map_err(|e| e.code()), Err("media_not_allowed"));
         }
 

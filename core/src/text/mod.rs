@@ -184,6 +184,9 @@ impl TextViolation {
 pub struct TextPolicy {
     /// Whether links (URLs, bare domains, email addresses) are allowed.
     pub allow_links: bool,
+    /// The charter's finest alert cell (geohash characters): a geohash in
+    /// the text finer than this pinpoints more than an alert may.
+    pub max_cell_precision: usize,
 }
 
 impl TextPolicy {
@@ -220,7 +223,7 @@ impl TextPolicy {
             return Err(TextViolation::LinkNotAllowed { field });
         }
         let words = place::words(&text);
-        if has_precise_location(&text) || has_fine_geohash(&words) || has_word_triple(&text) {
+        if has_precise_location(&text) || has_fine_geohash(&words, self.max_cell_precision) || has_word_triple(&text) {
             return Err(TextViolation::PreciseLocation { field, hint: AREA_CELL_HINT });
         }
         if has_street_address(&words) {
@@ -251,8 +254,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    pub(super) const STRICT: TextPolicy = TextPolicy { allow_links: false };
-    pub(super) const LINKS_OK: TextPolicy = TextPolicy { allow_links: true };
+    pub(super) const STRICT: TextPolicy =
+        TextPolicy { allow_links: false, max_cell_precision: crate::area::MAX_PRECISION };
+    pub(super) const LINKS_OK: TextPolicy =
+        TextPolicy { allow_links: true, max_cell_precision: crate::area::MAX_PRECISION };
 
     /// The code `p` gives a description field, or "ok".
     pub(super) fn code(p: TextPolicy, text: &str) -> &'static str {
@@ -345,7 +350,7 @@ mod tests {
     proptest! {
         #[test]
         fn never_panics(s in "\\PC{0,200}", links in any::<bool>()) {
-            let p = TextPolicy { allow_links: links };
+            let p = TextPolicy { allow_links: links, max_cell_precision: crate::area::MAX_PRECISION };
             let _ = p.check("f", &s, 10_000, false);
             let _ = p.check_line("f", &s, 10, true);
             let _ = check_profiling("f", &s);

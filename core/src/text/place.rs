@@ -187,14 +187,16 @@ pub(super) fn has_street_address(words: &[&str]) -> bool {
     })
 }
 
-/// A geohash finer than any alert cell: more than [`MAX_PRECISION`]
+/// A geohash finer than the hood's alert cells: more than `max_precision`
+/// (the charter's, at most [`MAX_PRECISION`])
 /// characters (at most 12) of the geohash alphabet. Lowercase (the form
 /// geohashes are written in) needs a digit and a letter; other case needs
 /// at least three letter/digit alternations, so model numbers and plates
 /// ("RTX3080", "7XYZ123") are not geohashes.
-pub(super) fn has_fine_geohash(words: &[&str]) -> bool {
+pub(super) fn has_fine_geohash(words: &[&str], max_precision: usize) -> bool {
+    let finest = max_precision.clamp(1, MAX_PRECISION);
     words.iter().any(|w| {
-        if !(MAX_PRECISION + 1..=MAX_GEOHASH).contains(&w.len())
+        if !(finest + 1..=MAX_GEOHASH).contains(&w.len())
             || !w.bytes().all(|b| GEOHASH.as_bytes().contains(&b.to_ascii_lowercase()))
         {
             return false;
@@ -229,6 +231,18 @@ pub(super) fn has_word_triple(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{LINKS_OK, code};
+
+    #[test]
+    fn a_geohash_finer_than_the_charters_cells_is_refused() {
+        use super::super::TextPolicy;
+        // A hood whose cells are 5 characters: a 6-character geohash
+        // pinpoints more than its alerts may; at the default 6 it is a cell.
+        let coarse = TextPolicy { allow_links: false, max_cell_precision: 5 };
+        assert_eq!(code(coarse, "seen near dr5reg"), "precise_location");
+        assert_eq!(code(LINKS_OK, "seen near dr5reg"), "ok");
+        // Control: ordinary words of the same length still pass.
+        assert_eq!(code(coarse, "seen near the school"), "ok");
+    }
 
     #[test]
     fn addresses_geohashes_and_word_triples() {

@@ -190,7 +190,7 @@ check "outsider: stoop status refused, saying why" fails_with "stoop group" as "
 check "outsider: exit code 3 (unreachable)" bash -c \
     "runuser -u $OUTSIDER -- env -u STATE_DIRECTORY stoop status >/dev/null 2>&1; [ \$? = 3 ]"
 TICKET=$(as "$MEMBER" stoop invite 2>/dev/null)
-check "member: stoop invite" bash -c "[[ '$TICKET' == stoop1:* ]]"
+check "member: stoop invite" bash -c "[[ '$TICKET' == stoop2:* ]]"
 check "outsider cannot read the token" fails_with "Permission denied" as "$OUTSIDER" cat /var/lib/stoop/api.token
 pid=$NODE_PID
 stop_node

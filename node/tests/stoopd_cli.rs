@@ -75,9 +75,12 @@ fn refuses_a_bad_area_and_a_damaged_ticket() -> TestResult {
     let out = stoopd(&["init", "--data-dir", &d, "--hood-name", "Elm", "--area", "nowhere!"])?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a geohash cell"));
-    let out = stoopd(&["join", "--data-dir", &d, "stoop1:garbage"])?;
+    let out = stoopd(&["join", "--data-dir", &d, "stoop2:garbage"])?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a Stoop ticket"));
+    let out = stoopd(&["join", "--data-dir", &d, "stoop1:garbage"])?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("old stoop1: ticket"));
     Ok(())
 }
 

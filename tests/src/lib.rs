@@ -279,6 +279,13 @@ impl Node {
         Ok(format!("{addr}/p2p/{}", self.peer_id()?))
     }
 
+    /// The hood's pnet key, from the node's data directory (what a member's
+    /// node uses; raw peers need it to connect at all).
+    pub fn network_key(&self) -> TestResult<[u8; 32]> {
+        let dir = stoop_node::daemon::datadir::DataDir::new(&self.dir);
+        Ok(stoop_node::daemon::dir_network_key(&dir)?.ok_or("the node has no hood secret")?)
+    }
+
     /// The node's gossipsub score of `peer` (None when not connected).
     pub fn peer_score(&self, peer: &str) -> Option<f64> {
         let (_, v) = self.get("/v1/peers").ok()?;

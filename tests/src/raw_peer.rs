@@ -1,7 +1,9 @@
 //! A bare libp2p peer that speaks only gossipsub (TCP + Noise + Yamux on
-//! loopback), for sending a real `stoopd` frames no honest node would: the
-//! bad-input table, the flood test. It runs its own one-thread tokio runtime
-//! so the blocking tests drive it with plain method calls.
+//! loopback, under the hood's pnet key when given one: the node's own
+//! transport, `stoop_node::net::swarm::tcp_transport`), for sending a real
+//! `stoopd` frames no honest node would: the bad-input table, the flood
+//! test, the outsider of the admission test. It runs its own one-thread
+//! tokio runtime so the blocking tests drive it with plain method calls.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -10,7 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{TestResult, WAIT, wait_for};
@@ -45,7 +47,15 @@ struct Seen {
     subscribed: HashSet<PeerId>,
     /// Connections closed by either side since the start.
     closed: usize,
+    /// Dials that failed (refused, or died in the handshake).
+    dial_failures: usize,
+    /// The last [`MAX_RECEIVED`] frames gossiped to us on the topic.
+    received: std::collections::VecDeque<Vec<u8>>,
 }
+
+/// Frames the peer remembers: tests look for one fresh frame, so a short
+/// window is enough and a flood cannot grow the test's memory.
+const MAX_RECEIVED: usize = 256;
 
 /// A raw gossipsub peer.
 #[derive(Debug)]
@@ -84,17 +94,20 @@ fn gossipsub_behaviour(key: &identity::Keypair, authorship: Authorship) -> Resul
 }
 
 impl RawPeer {
-    /// Starts a peer with a fresh identity, subscribed to `topic`.
-    pub fn spawn(topic: &str, authorship: Authorship) -> TestResult<Self> {
+    /// Starts a peer with a fresh identity, subscribed to `topic`, whose
+    /// TCP runs under `network_key` (a member's key: `Node::network_key`),
+    /// or without pnet (an outsider) when `None`.
+    pub fn spawn(topic: &str, authorship: Authorship, network_key: Option<[u8; 32]>) -> TestResult<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
         let key = identity::Keypair::generate_ed25519();
         let peer_id = key.public().to_peer_id();
         let topic = IdentTopic::new(topic);
         let mut swarm = {
             let _guard = runtime.enter();
+            let transport = stoop_node::net::swarm::tcp_transport(&key, network_key)?;
             SwarmBuilder::with_existing_identity(key)
                 .with_tokio()
-                .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)?
+                .with_other_transport(move |_| transport)?
                 .with_behaviour(|key| gossipsub_behaviour(key, authorship).map_err(Into::into))?
                 .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
                 .build()
@@ -132,6 +145,22 @@ impl RawPeer {
     /// Whether `node` is still connected.
     pub fn is_connected(&self, node: &PeerId) -> bool {
         self.seen.lock().map(|s| s.connected.contains(node)).unwrap_or(false)
+    }
+
+    /// Dials that failed so far (refused, or died in the handshake).
+    pub fn dial_failures(&self) -> usize {
+        self.seen.lock().map(|s| s.dial_failures).unwrap_or(0)
+    }
+
+    /// The last frames gossiped to us on the topic, oldest first.
+    pub fn received(&self) -> Vec<Vec<u8>> {
+        self.seen.lock().map(|s| s.received.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Dials `addr` without waiting for anything (for a dial expected to fail).
+    pub fn dial(&self, addr: &str) -> TestResult {
+        let addr: Multiaddr = addr.parse()?;
+        Ok(self.call(|reply| Command::Dial(addr, reply))??)
     }
 
     /// Connections closed so far.
@@ -190,6 +219,15 @@ async fn run(
                         s.connected.remove(&peer_id);
                         s.subscribed.remove(&peer_id);
                         s.closed += 1;
+                    }
+                    SwarmEvent::OutgoingConnectionError { .. } => {
+                        s.dial_failures += 1;
+                    }
+                    SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) if message.topic == topic.hash() => {
+                        if s.received.len() == MAX_RECEIVED {
+                            s.received.pop_front();
+                        }
+                        s.received.push_back(message.data);
                     }
                     SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, topic: t }) if t == topic.hash() => {
                         s.subscribed.insert(peer_id);

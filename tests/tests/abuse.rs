@@ -87,7 +87,7 @@ fn a_gossip_flood_from_one_peer_is_graylisted() -> TestResult {
         })
         .collect();
 
-    let peer = RawPeer::spawn(&node.hood_topic()?, Authorship::Anonymous)?;
+    let peer = RawPeer::spawn(&node.hood_topic()?, Authorship::Anonymous, Some(node.network_key()?))?;
     let node_id = node.peer_id()?;
     peer.connect(&node.dial_addr()?, node_id.parse()?)?;
     let me = peer.peer_id().to_string();

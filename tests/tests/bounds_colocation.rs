@@ -13,8 +13,8 @@ const IDENTITIES: usize = 30;
 
 /// The one place attack peers are built: a fresh key on loopback, the
 /// member's address, subscribed to the hood's topic like any member.
-fn attacker(topic: &str) -> TestResult<RawPeer> {
-    RawPeer::spawn(topic, Authorship::Anonymous)
+fn attacker(topic: &str, network_key: [u8; 32]) -> TestResult<RawPeer> {
+    RawPeer::spawn(topic, Authorship::Anonymous, Some(network_key))
 }
 
 #[test]
@@ -30,7 +30,7 @@ fn identities_sharing_a_members_address_do_not_get_it_banned() -> TestResult {
         let (topic, addr, node) = (a.hood_topic()?, a.dial_addr()?, a.peer_id()?.parse()?);
         let mut peers = Vec::new();
         for _ in 0..IDENTITIES {
-            let p = attacker(&topic)?;
+            let p = attacker(&topic, a.network_key()?)?;
             p.connect(&addr, node)?;
             peers.push(p);
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::swarm::dummy;
-use libp2p::{Multiaddr, Swarm, SwarmBuilder, identity, noise, tcp, yamux};
+use libp2p::{Multiaddr, Swarm, SwarmBuilder, identity};
 use stoop_core::ip_limits::{DEFAULT_MAX_ESTABLISHED, DEFAULT_RESERVED_MEMBERS, DEFAULT_RESERVED_OUTBOUND};
 use stoop_tests::{Node, TestResult, WAIT, wait_for, with_logs};
 
@@ -20,10 +20,12 @@ const IDENTITIES: usize = 48;
 
 /// The one place attack peers are built: a fresh key on TCP + Noise +
 /// Yamux that never subscribes to anything.
-fn attacker() -> TestResult<Swarm<dummy::Behaviour>> {
-    Ok(SwarmBuilder::with_existing_identity(identity::Keypair::generate_ed25519())
+fn attacker(network_key: [u8; 32]) -> TestResult<Swarm<dummy::Behaviour>> {
+    let key = identity::Keypair::generate_ed25519();
+    let transport = stoop_node::net::swarm::tcp_transport(&key, Some(network_key))?;
+    Ok(SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)?
+        .with_other_transport(move |_| transport)?
         .with_behaviour(|_| dummy::Behaviour)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build())
@@ -42,7 +44,7 @@ fn strangers_cannot_take_the_members_and_own_dials_slots() -> TestResult {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
         for _ in 0..IDENTITIES {
             let _guard = runtime.enter();
-            let mut swarm = attacker()?;
+            let mut swarm = attacker(a.network_key()?)?;
             swarm.dial(addr.clone())?;
             runtime.spawn(async move {
                 loop {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use libp2p::kad::{self, GetProvidersOk, QueryResult};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity};
 use stoop_node::net::behaviour::KAD_PROTOCOL;
 use stoop_tests::{Node, TestResult, wait_for, with_logs};
 use tokio::sync::mpsc;
@@ -46,14 +46,15 @@ struct Attacker {
 /// The one place attack peers are built: a fresh key speaking Stoop's
 /// Kademlia protocol, knowing only the node, and claiming `addrs` external
 /// addresses (which go into each provider record it sends).
-fn attacker(node: PeerId, node_addr: Multiaddr, addrs: u32) -> TestResult<Attacker> {
+fn attacker(node: PeerId, node_addr: Multiaddr, addrs: u32, network_key: [u8; 32]) -> TestResult<Attacker> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let key = identity::Keypair::generate_ed25519();
     let mut swarm = {
         let _guard = runtime.enter();
+        let transport = stoop_node::net::swarm::tcp_transport(&key, Some(network_key))?;
         SwarmBuilder::with_existing_identity(key)
             .with_tokio()
-            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)?
+            .with_other_transport(move |_| transport)?
             .with_behaviour(|key| {
                 let id = key.public().to_peer_id();
                 kad::Behaviour::with_config(id, kad::store::MemoryStore::new(id), kad::Config::new(KAD_PROTOCOL))
@@ -130,7 +131,7 @@ fn provider_records_are_not_stored() -> TestResult {
         let addr: Multiaddr = node.dial_addr()?.parse()?;
         let keys: Vec<Vec<u8>> = (0..KEYS).map(|i| format!("stoop-bounds-kad-{i}").into_bytes()).collect();
         let rss_before = node.rss_bytes().unwrap_or(0);
-        let flooder = attacker(node_id, addr.clone(), ADDRS_PER_RECORD)?;
+        let flooder = attacker(node_id, addr.clone(), ADDRS_PER_RECORD, node.network_key()?)?;
         flooder.send(Cmd::Provide(keys.clone()))?;
         let start = Instant::now();
         let mut peak = rss_before;
@@ -139,7 +140,7 @@ fn provider_records_are_not_stored() -> TestResult {
             (flooder.seen(|s| s.provided) >= KEYS).then_some(())
         })?;
         // A second identity asks the node who provides those keys.
-        let prober = attacker(node_id, addr, 0)?;
+        let prober = attacker(node_id, addr, 0, node.network_key()?)?;
         prober.send(Cmd::Lookup(keys))?;
         wait_for(Duration::from_secs(20), "the provider lookups", || {
             (prober.seen(|s| s.lookups_done) >= KEYS).then_some(())

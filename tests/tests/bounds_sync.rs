@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity};
 use stoop_core::envelope::MAX_ENVELOPE_BYTES;
 use stoop_node::net::codec::{SYNC_PROTOCOL, SyncCodec};
 use stoop_proto::v1 as pb;
@@ -60,14 +60,15 @@ struct Attacker {
 /// Yamux speaking only the sync protocol. With `junk_pages`, it answers the
 /// node's sync requests with full pages of junk envelopes and a cursor that
 /// never ends.
-fn attacker(junk_pages: bool) -> TestResult<Attacker> {
+fn attacker(junk_pages: bool, network_key: [u8; 32]) -> TestResult<Attacker> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let key = identity::Keypair::generate_ed25519();
     let swarm = {
         let _guard = runtime.enter();
+        let transport = stoop_node::net::swarm::tcp_transport(&key, Some(network_key))?;
         SwarmBuilder::with_existing_identity(key)
             .with_tokio()
-            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)?
+            .with_other_transport(move |_| transport)?
             .with_behaviour(|_| {
                 request_response::Behaviour::<SyncCodec>::new(
                     [(SYNC_PROTOCOL, ProtocolSupport::Full)],
@@ -193,7 +194,7 @@ fn a_want_flood_is_deduplicated_and_budgeted() -> TestResult {
     let attack = || -> TestResult {
         let alert = node.post_alert("Tree down on Elm")?;
         let rss_before = node.rss_bytes().unwrap_or(0);
-        let a = attacker(false)?;
+        let a = attacker(false, node.network_key()?)?;
         let node_id: PeerId = node.peer_id()?.parse()?;
         a.send(Cmd::Dial(node.dial_addr()?.parse()?))?;
         wait_for(WAIT, "the attacker's connection", || a.stats(|s| s.connected).then_some(()))?;
@@ -245,7 +246,7 @@ fn a_peer_serving_junk_pages_is_banned_at_the_first() -> TestResult {
     let dir = tempfile::tempdir()?;
     let node = Node::init(dir.path())?;
     let attack = || -> TestResult {
-        let a = attacker(true)?;
+        let a = attacker(true, node.network_key()?)?;
         a.send(Cmd::Dial(node.dial_addr()?.parse()?))?;
         wait_for(WAIT, "the node to ask the attacker for pages", || a.stats(|s| s.served >= 1).then_some(()))?;
         wait_for(Duration::from_secs(20), "the ban for an invalid sync envelope", || {

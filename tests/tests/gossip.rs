@@ -68,6 +68,12 @@ fn control_validated(
     created: u64,
     after: &str,
 ) -> TestResult<f64> {
+    // A control is expired only once the node's clock is past `created + 1`;
+    // a test that gets here within a second of `init` would otherwise send
+    // a live alert, judged over quota instead of expired.
+    while unix_now() <= created + 1 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let before = node.metric("stoop_messages_total", &EXPIRED)?;
     let mut polls = 0u32;
     let mut sent = 0u32;
@@ -94,7 +100,7 @@ fn control_validated(
 
 /// Connects a fresh raw peer and returns it with the node's score of it.
 fn fresh_peer(node: &Node, topic: &str, addr: &str, node_id: &str, how: Authorship) -> TestResult<(RawPeer, f64)> {
-    let peer = RawPeer::spawn(topic, how)?;
+    let peer = RawPeer::spawn(topic, how, Some(node.network_key()?))?;
     peer.connect(addr, node_id.parse()?)?;
     let id = peer.peer_id().to_string();
     let score = wait_for(WAIT, "the node to score the raw peer", || node.peer_score(&id))?;

@@ -13,7 +13,6 @@ use super::verdict::Answer;
 use super::{ApiState, read};
 use crate::core::keys::{AuthorKey, PublicKey};
 use crate::core::message::{Invite, Payload, Revocation};
-use crate::service::ticket::Ticket;
 
 pub(super) async fn members(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let list: Vec<Value> = read(&s, |r| {
@@ -53,8 +52,9 @@ pub(super) async fn invite(State(s): State<ApiState>, body: axum::body::Bytes) -
         Err(e) => return Answer::refused(e).map(IntoResponse::into_response),
     };
     let _ = s.net.publish(env.to_bytes()).await;
-    let bootstrap = s.net.ticket_addrs().await.unwrap_or_default();
-    let ticket = Ticket { charter, invite: env.clone(), secret, bootstrap };
+    let listen: Vec<libp2p::Multiaddr> =
+        s.net.listen_addrs().await.unwrap_or_default().iter().filter_map(|a| a.parse().ok()).collect();
+    let ticket = s.issuer.ticket(charter, env.clone(), secret, &listen);
     let body =
         json!({ "ticket": ticket.encode(), "invite": env.id().to_hex(), "expires": now.saturating_add(expires_in) });
     Ok((StatusCode::CREATED, Json(body)).into_response())

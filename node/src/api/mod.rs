@@ -77,6 +77,8 @@ pub struct ApiState {
     pub started: Instant,
     /// libp2p peer id.
     pub peer_id: String,
+    /// Signs tickets' address lists and gives them the hood secret.
+    pub issuer: Arc<crate::service::ticket::Issuer>,
 }
 
 /// The API's routes.

@@ -27,6 +27,7 @@ use crate::net::behaviour::{Behaviour, BehaviourConfig, hood_topic};
 use crate::replica::Replica;
 use crate::service::Node;
 use crate::service::clock::Clock;
+use crate::service::ticket::Issuer;
 use crate::store::{Store, StoreConfig};
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -56,10 +57,18 @@ impl Harness {
             .with_relay_client(noise::Config::new, yamux::Config::default)?
             .with_behaviour(|key, relay| Behaviour::new(key, relay, &cfg, &topic).map_err(Into::into))?
             .build();
-        let peer_id = swarm.local_peer_id().to_string();
+        let swarm_peer = *swarm.local_peer_id();
+        let peer_id = swarm_peer.to_string();
         let (_event_loop, net) = EventLoop::new(swarm, node.clone(), topic, 60);
-        let state =
-            ApiState { node: node.clone(), net: Arc::new(net), token: TOKEN.into(), started: Instant::now(), peer_id };
+        let issuer = Issuer::new(fixture.founders[0].clone(), None, swarm_peer);
+        let state = ApiState {
+            node: node.clone(),
+            net: Arc::new(net),
+            token: TOKEN.into(),
+            started: Instant::now(),
+            peer_id,
+            issuer: Arc::new(issuer),
+        };
         Ok(Self { fixture, node, app: router(state) })
     }
 

@@ -27,8 +27,30 @@ pub enum ConfigError {
 
 /// Keys that may come from `STOOP_*` variables (others, like
 /// `STOOP_DATA_DIR`, belong to the command line).
-const ENV_KEYS: [&str; 9] =
-    ["listen", "api", "mdns", "upnp", "bootstrap", "cache_mib", "max_connections", "outbound_peers", "resync_secs"];
+const ENV_KEYS: [&str; 10] = [
+    "listen",
+    "api",
+    "mdns",
+    "upnp",
+    "bootstrap",
+    "cache_mib",
+    "max_connections",
+    "outbound_peers",
+    "resync_secs",
+    "admission",
+];
+
+/// Who may connect to the node (PROTOCOL.md, "Admission").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Admission {
+    /// Only holders of the hood secret: TCP runs under the hood's pnet key.
+    #[default]
+    Required,
+    /// Anyone: no pnet. Only for a hood founded before hood secrets existed,
+    /// whose nodes have no `hood.secret`; anyone can then read the hood.
+    Open,
+}
 
 /// Everything a node can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +74,8 @@ pub struct Config {
     pub outbound_peers: u32,
     /// How often each connected peer is asked for what this node missed.
     pub resync_secs: u64,
+    /// Who may connect: `required` (default) or `open`.
+    pub admission: Admission,
 }
 
 impl Default for Config {
@@ -66,6 +90,7 @@ impl Default for Config {
             max_connections: 64,
             outbound_peers: crate::core::dial_budget::DEFAULT_OUTBOUND_PEERS as u32,
             resync_secs: crate::core::sync::RESYNC_INTERVAL_SECS,
+            admission: Admission::Required,
         }
     }
 }
@@ -148,6 +173,10 @@ mod tests {
         let c = Config::load(&file)?;
         assert!(!c.mdns);
         assert_eq!(c.check()?.api.port(), 0);
+        std::fs::write(&file, "admission = \"open\"\n")?;
+        assert_eq!(Config::load(&file)?.admission, Admission::Open);
+        std::fs::write(&file, "admission = \"maybe\"\n")?;
+        assert!(Config::load(&file).is_err(), "unknown admission mode");
         std::fs::write(&file, "mdsn = false\n")?;
         let err = Config::load(&file).err().ok_or("unknown key accepted")?;
         assert!(err.to_string().contains("mdsn"), "{err}");

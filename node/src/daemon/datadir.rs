@@ -6,6 +6,8 @@
 //!   stoop.toml     config (optional)
 //!   node.key       libp2p node key (0600)
 //!   author.key     author signing key (0600)
+//!   hood.secret    the hood's network secret, hex (0600; see PROTOCOL.md
+//!                  "Admission"): from `init`, or from the ticket at `join`
 //!   store/         sled store
 //!   store.corrupt-<unix time>/  a store that failed to open as corrupt,
 //!                  moved aside (kept for inspection; safe to delete)
@@ -24,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use libp2p::{Multiaddr, identity};
 
+use crate::core::admission::HoodSecret;
 use crate::core::charter::SignedCharter;
 use crate::core::keys::AuthorKey;
 
@@ -200,6 +203,11 @@ impl DataDir {
         self.root.join("author.key")
     }
 
+    /// The hood secret file.
+    pub fn hood_secret_file(&self) -> PathBuf {
+        self.root.join("hood.secret")
+    }
+
     fn outbox_file(&self) -> PathBuf {
         self.root.join("outbox")
     }
@@ -244,6 +252,24 @@ impl DataDir {
             return Err(DataDirError::NotInitialized(self.root.clone()));
         }
         read_author_key(&path)
+    }
+
+    /// Writes the hood secret (0600).
+    pub fn write_hood_secret(&self, secret: &HoodSecret) -> Result<(), DataDirError> {
+        write_private(&self.hood_secret_file(), secret.to_hex().as_bytes())
+    }
+
+    /// The hood secret, if this data directory has one (a node set up
+    /// before admission existed has none).
+    pub fn hood_secret(&self) -> Result<Option<HoodSecret>, DataDirError> {
+        let path = self.hood_secret_file();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = read_private(&path)?;
+        HoodSecret::from_hex(&String::from_utf8_lossy(&text))
+            .map(Some)
+            .map_err(|e| DataDirError::BadKey { path, why: e.to_string() })
     }
 
     /// Refuses a directory owned by another user: its files (keys, store)
@@ -428,6 +454,23 @@ mod tests {
             assert!(matches!(err, DataDirError::LoosePermissions { mode: 0o644, .. }), "{err}");
             assert!(err.to_string().contains("chmod 600"));
         }
+        Ok(())
+    }
+
+    #[test]
+    fn hood_secret_round_trips_and_loose_permissions_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let dir = DataDir::new(tmp.path().join("node"));
+        dir.create()?;
+        assert_eq!(dir.hood_secret()?, None, "a new directory has no secret");
+        let secret = HoodSecret::from_bytes([5; 32]);
+        dir.write_hood_secret(&secret)?;
+        assert_eq!(dir.hood_secret()?, Some(secret));
+        set_mode(&dir.hood_secret_file(), 0o644)?;
+        assert!(matches!(dir.hood_secret(), Err(DataDirError::LoosePermissions { .. })));
+        set_mode(&dir.hood_secret_file(), 0o600)?;
+        fs::write(dir.hood_secret_file(), "nope")?;
+        assert!(matches!(dir.hood_secret(), Err(DataDirError::BadKey { .. })));
         Ok(())
     }
 }

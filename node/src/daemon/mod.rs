@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 use libp2p::identity;
 use tokio::sync::watch;
 
-use self::config::{Config, ConfigError, Settings};
+use self::config::{Admission, Config, ConfigError, Settings};
 use self::datadir::{DataDir, DataDirError};
 use crate::api::{self, ApiState};
+use crate::core::admission::{HoodSecret, network_key};
 use crate::core::area::Cell;
 use crate::core::charter::{Charter, CharterError, SignedCharter};
 use crate::core::keys::AuthorKey;
@@ -38,7 +39,7 @@ use crate::net::swarm::{self, SwarmError, is_loopback};
 use crate::net::{EventLoop, NetClient};
 use crate::replica::Replica;
 use crate::service::clock::{CLOCK_OFFSET_ENV, Clock, ClockError, unix_now};
-use crate::service::ticket::{Ticket, TicketError};
+use crate::service::ticket::{Issuer, Ticket, TicketError, os_random};
 use crate::service::{Node, ServiceError};
 use crate::store::{LoadReport, Store, StoreConfig, StoreError};
 
@@ -82,6 +83,14 @@ pub enum DaemonError {
         source: StoreError,
         /// Where the charter copy should be.
         charter: PathBuf,
+    },
+    /// No hood secret and admission not explicitly open.
+    #[error(
+        "{path} is missing: this node predates admission control; get a new ticket and `stoopd join` it in a fresh data directory, or set admission = \"open\" in stoop.toml to run without it (anyone who can reach the node can then read the hood)"
+    )]
+    NoHoodSecret {
+        /// Where the secret should be.
+        path: PathBuf,
     },
     /// The API address could not be bound.
     #[error("cannot listen for the API on {addr}: {source}")]
@@ -177,6 +186,7 @@ pub fn init(
     charter.quotas.per_hour = rules.per_hour;
     charter.quotas.per_day = rules.per_day;
     let charter = SignedCharter::sign(charter, &[&author])?;
+    let hood_secret = HoodSecret::generate().map_err(|e| DaemonError::Network(format!("no randomness: {e}")))?;
     dir.create()?;
     let config = overrides.apply(Config::load(&dir.config_file())?);
     config.clone().check()?;
@@ -184,6 +194,7 @@ pub fn init(
     store.set_charter(&charter)?;
     dir.write_charter(&charter)?;
     dir.write_keys(&identity::Keypair::generate_ed25519(), &author)?;
+    dir.write_hood_secret(&hood_secret)?;
     write_config(dir, &config)?;
     Ok(Initialized { hood: charter.hood().to_hex(), author: author.public().to_hex() })
 }
@@ -198,12 +209,20 @@ pub fn join(dir: &DataDir, ticket_text: &str, overrides: &Overrides) -> Result<I
     let envelope = Payload::Join(join).seal(&author);
     dir.create()?;
     let mut config = overrides.apply(Config::load(&dir.config_file())?);
-    config.bootstrap = ticket.bootstrap.clone();
+    config.bootstrap = ticket.dial_addrs(&mut os_random)?.iter().map(ToString::to_string).collect();
+    if ticket.hood_secret.is_none() {
+        // The inviter runs an open hood (see Admission): so must we, or we
+        // could not reach it.
+        config.admission = Admission::Open;
+    }
     config.clone().check()?;
     let store = Store::open(&StoreConfig::at(dir.store_dir()))?;
     store.set_charter(&ticket.charter)?;
     dir.write_charter(&ticket.charter)?;
     dir.write_keys(&identity::Keypair::generate_ed25519(), &author)?;
+    if let Some(secret) = &ticket.hood_secret {
+        dir.write_hood_secret(secret)?;
+    }
     dir.set_outbox(&[envelope.to_bytes()])?;
     write_config(dir, &config)?;
     Ok(Initialized { hood: ticket.charter.hood().to_hex(), author: author.public().to_hex() })
@@ -222,6 +241,7 @@ pub fn settings(dir: &DataDir, overrides: &Overrides) -> Result<Settings, Daemon
 pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     let node_key = dir.node_key()?;
     let author = dir.author_key()?;
+    let author_key = author.clone();
     let clock = Clock::from_env()?;
     if clock.offset_secs() != 0 {
         tracing::warn!(
@@ -253,8 +273,11 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
         outbound_peers: settings.config.outbound_peers as usize,
         ..BehaviourConfig::default()
     };
-    let swarm = swarm::build(&node_key, &behaviour_cfg, &hood, &settings.listen)?;
+    let hood_secret = admission_secret(&dir, settings.config.admission)?;
+    let pnet_key = hood_secret.as_ref().map(|secret| network_key(&hood, secret));
+    let swarm = swarm::build(&node_key, &behaviour_cfg, &hood, &settings.listen, pnet_key)?;
     let peer_id = node_key.public().to_peer_id().to_string();
+    let issuer = Arc::new(Issuer::new(author_key, hood_secret, node_key.public().to_peer_id()));
     let (event_loop, net) = EventLoop::new(swarm, node.clone(), hood_topic(&hood), settings.config.resync_secs);
     let event_loop = event_loop.with_bootstrap(settings.bootstrap.clone());
     let listen_task = tokio::spawn(publish_listen_addrs(dir.clone(), event_loop.watch_listen_addrs()));
@@ -274,6 +297,7 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
         token: token.into(),
         started: Instant::now(),
         peer_id,
+        issuer,
     };
     let mut api_stop = stop_rx.clone();
     let api_task = tokio::spawn(async move {
@@ -295,6 +319,31 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
     flushed?;
     tracing::info!("store flushed; bye");
     Ok(())
+}
+
+/// The hood secret the node runs with: the data directory's, or none
+/// when admission is explicitly open. A missing secret is not replaced by
+/// a fresh one: that would put this node on a network of its own, split
+/// from the hood without saying so.
+fn admission_secret(dir: &DataDir, admission: Admission) -> Result<Option<HoodSecret>, DaemonError> {
+    match admission {
+        Admission::Open => {
+            tracing::warn!("admission = \"open\": no network key; anyone who can reach this node can read the hood");
+            Ok(None)
+        }
+        Admission::Required => match dir.hood_secret()? {
+            Some(secret) => Ok(Some(secret)),
+            None => Err(DaemonError::NoHoodSecret { path: dir.hood_secret_file() }),
+        },
+    }
+}
+
+/// The hood's pnet key for the node in `dir`, if it has a hood secret (for
+/// tests and tools that connect to it as a member).
+pub fn dir_network_key(dir: &DataDir) -> Result<Option<[u8; 32]>, DaemonError> {
+    let Some(secret) = dir.hood_secret()? else { return Ok(None) };
+    let charter = dir.charter()?.ok_or_else(|| DataDirError::NotInitialized(dir.root().to_path_buf()))?;
+    Ok(Some(network_key(&charter.hood(), &secret)))
 }
 
 /// Whether a store error means the files are damaged (rather than locked,

@@ -75,11 +75,6 @@ pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// other peers' ADD_PROVIDER/PUT_VALUE was pure memory for an attacker to
 /// fill (80 MiB of provider records took a node from 15 to 526 MB of RSS).
 pub const KAD_MAX_RECORDS: usize = 0;
-/// How long a connection's transport upgrade (Noise and Yamux) may take:
-/// a handshake completes in a few round trips, well under a second even on
-/// a slow home uplink; libp2p's 10 s let 32 idle sockets reopened every
-/// 10 s hold every pending slot. For net/swarm.rs's transport.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the behaviour needs to know beyond the key.
 #[derive(Debug, Clone)]

@@ -1,9 +1,25 @@
-//! Building the production swarm: TCP (and QUIC with the `quic` feature),
-//! Noise, Yamux, a relay client, and the composed behaviour subscribed to
-//! the hood's topic and listening where configured.
+//! Building the production swarm: TCP behind the hood's pre-shared key
+//! (libp2p pnet), Noise, Yamux, a relay client, and the composed behaviour
+//! subscribed to the hood's topic and listening where configured.
+//!
+//! Admission (PROTOCOL.md, "Admission"): with a network key, every TCP
+//! connection starts with pnet's nonce exchange and is XSalsa20-encrypted
+//! under that key *below* multistream-select, so a dialer without the key
+//! never reaches Noise, identify, gossip or sync. QUIC brings its own TLS
+//! and cannot carry pnet, so with a network key the `quic` feature neither
+//! listens nor dials QUIC. Relayed connections run inside a connection to
+//! the relay, which is itself pnet-protected, so only members can act as or
+//! use a relay. Only a node whose config says `admission = "open"` (a hood
+//! founded before hood secrets existed) builds the plain transport.
 
+use std::time::Duration;
+
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::{Boxed, Transport};
+use libp2p::core::upgrade::Version;
 use libp2p::multiaddr::Protocol;
-use libp2p::{Multiaddr, Swarm, SwarmBuilder, identity, noise, tcp, yamux};
+use libp2p::pnet::{PnetConfig, PreSharedKey};
+use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity, noise, tcp, yamux};
 
 use super::behaviour::{Behaviour, BehaviourConfig, IDLE_CONNECTION_TIMEOUT, hood_topic};
 use crate::core::ids::HoodId;
@@ -24,21 +40,73 @@ pub enum SwarmError {
     },
 }
 
-/// Builds the swarm for `hood`, subscribed to its topic and listening on `listen`.
+/// How long a TCP connection may take from connect to a multiplexed,
+/// authenticated connection (pnet nonces, multistream, Noise, Yamux). A
+/// handshake is a few round trips, well under a second even on a slow home
+/// uplink; libp2p's usual 10 s let 32 idle sockets reopened every 10 s hold
+/// every pending slot, so a silent dialer gets half that.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The node's TCP transport: pnet under `network_key` when given (see the
+/// module docs), then Noise and Yamux. Tests build their raw peers with it
+/// too, so they speak exactly what a member's node speaks.
+pub fn tcp_transport(
+    key: &identity::Keypair,
+    network_key: Option<[u8; 32]>,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, noise::Error> {
+    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+    let noise = noise::Config::new(key)?;
+    let yamux = yamux::Config::default();
+    Ok(match network_key {
+        Some(psk) => tcp
+            .and_then(move |socket, _| PnetConfig::new(PreSharedKey::new(psk)).handshake(socket))
+            .upgrade(Version::V1Lazy)
+            .authenticate(noise)
+            .multiplex(yamux)
+            .timeout(HANDSHAKE_TIMEOUT)
+            .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+            .boxed(),
+        None => tcp
+            .upgrade(Version::V1Lazy)
+            .authenticate(noise)
+            .multiplex(yamux)
+            .timeout(HANDSHAKE_TIMEOUT)
+            .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+            .boxed(),
+    })
+}
+
+/// Builds the swarm for `hood`, subscribed to its topic and listening on
+/// `listen`; `network_key` is the hood's pnet key (`None` only for a node
+/// configured with `admission = "open"`).
 pub fn build(
     key: &identity::Keypair,
     cfg: &BehaviourConfig,
     hood: &HoodId,
     listen: &[Multiaddr],
+    network_key: Option<[u8; 32]>,
 ) -> Result<Swarm<Behaviour>, SwarmError> {
     let topic = hood_topic(hood);
     let err = |e: &dyn std::fmt::Display| SwarmError::Setup(e.to_string());
+    let transport = tcp_transport(key, network_key).map_err(|e| err(&e))?;
     let builder = SwarmBuilder::with_existing_identity(key.clone())
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .with_other_transport(move |_| transport)
         .map_err(|e| err(&e))?;
+    // QUIC cannot carry pnet (module docs): only an open node adds it.
     #[cfg(feature = "quic")]
-    let builder = builder.with_quic();
+    let builder = builder
+        .with_other_transport(move |key| {
+            use libp2p::core::transport::OptionalTransport;
+            if network_key.is_some() {
+                return OptionalTransport::none();
+            }
+            OptionalTransport::some(
+                libp2p::quic::tokio::Transport::new(libp2p::quic::Config::new(key))
+                    .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn))),
+            )
+        })
+        .map_err(|e| err(&e))?;
     let mut swarm = builder
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| err(&e))?
@@ -48,6 +116,12 @@ pub fn build(
         .build();
     swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| err(&e))?;
     for addr in listen {
+        if network_key.is_some() && addr.iter().any(|p| matches!(p, Protocol::QuicV1 | Protocol::Quic)) {
+            return Err(SwarmError::Listen {
+                addr: addr.clone(),
+                why: "QUIC cannot carry the hood's network key; listen on TCP".into(),
+            });
+        }
         swarm.listen_on(addr.clone()).map_err(|e| SwarmError::Listen { addr: addr.clone(), why: e.to_string() })?;
     }
     Ok(swarm)

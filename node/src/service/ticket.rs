@@ -1,18 +1,30 @@
 //! Invite tickets: what a member hands a new neighbor (text or QR). A ticket
 //! carries the signed charter, the signed invite, the invite's one-time
-//! secret and addresses to reach the hood. It is never gossiped.
+//! secret, the hood secret (the key to the network, PROTOCOL.md
+//! "Admission") and addresses to reach the hood, signed by the inviter. It
+//! is never gossiped.
+//!
+//! Version 2 (`stoop2:`) signs the address list; a version 1 ticket had an
+//! unsigned, uncapped list that anyone relaying the ticket could fill with
+//! decoys, and is refused with a message saying to ask for a new one.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
 use prost::Message;
 use stoop_proto::v1 as pb;
 
+use crate::core::admission::HoodSecret;
+use crate::core::bootstrap::{AddrsError, SignedAddrs, shuffle};
 use crate::core::charter::SignedCharter;
 use crate::core::envelope::{Envelope, Kind};
 use crate::core::keys::AuthorKey;
 
 /// Text prefix of an encoded ticket (versioned).
-pub const TICKET_PREFIX: &str = "stoop1:";
+pub const TICKET_PREFIX: &str = "stoop2:";
+/// Prefix of the retired version 1 tickets, recognised to say so.
+const OLD_PREFIX: &str = "stoop1:";
 /// Longest ticket text accepted: room for a maximum-size charter (16 KiB)
 /// plus the invite, after base64's 4/3 growth.
 const MAX_TICKET_LEN: usize = 32 * 1024;
@@ -23,12 +35,36 @@ pub enum TicketError {
     /// Not a ticket at all, or damaged in copying.
     #[error("not a Stoop ticket (it should start with {TICKET_PREFIX} and be copied whole)")]
     Malformed,
+    /// A version 1 ticket.
+    #[error("this is an old {OLD_PREFIX} ticket, which this version no longer accepts: ask for a new invite")]
+    Outdated,
     /// The charter inside does not verify.
     #[error("the ticket's charter is invalid: {0}")]
     Charter(#[from] crate::core::charter::CharterError),
     /// The invite inside does not verify or is not an invite.
     #[error("the ticket's invite is invalid: {0}")]
     Invite(String),
+    /// The address list's signature does not verify: the ticket was changed
+    /// after the inviter made it.
+    #[error("the ticket was altered after it was made ({}): ask the inviter for a new one", .0.code())]
+    Addrs(#[from] AddrsError),
+    /// The hood secret is not 32 bytes.
+    #[error("the ticket's hood secret is malformed")]
+    HoodSecret,
+}
+
+impl TicketError {
+    /// Stable snake_case code for logs and the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TicketError::Malformed => "malformed_ticket",
+            TicketError::Outdated => "outdated_ticket",
+            TicketError::Charter(_) => "bad_ticket_charter",
+            TicketError::Invite(_) => "bad_ticket_invite",
+            TicketError::Addrs(e) => e.code(),
+            TicketError::HoodSecret => "malformed_hood_secret",
+        }
+    }
 }
 
 /// A decoded, checked ticket.
@@ -40,8 +76,11 @@ pub struct Ticket {
     pub invite: Envelope,
     /// The invite's one-time secret key.
     pub secret: AuthorKey,
-    /// Addresses of the inviting node.
-    pub bootstrap: Vec<String>,
+    /// The hood's network secret; `None` from a node run with
+    /// `admission = "open"`.
+    pub hood_secret: Option<HoodSecret>,
+    /// Addresses to dial, signed by the invite's issuer.
+    pub bootstrap: SignedAddrs,
 }
 
 impl Ticket {
@@ -51,16 +90,22 @@ impl Ticket {
             charter: Some(self.charter.to_proto()),
             invite: self.invite.to_bytes(),
             ticket_secret: self.secret.secret_bytes().to_vec(),
-            bootstrap: self.bootstrap.clone(),
+            hood_secret: self.hood_secret.as_ref().map(|s| s.as_bytes().to_vec()).unwrap_or_default(),
+            addrs: self.bootstrap.addrs().to_vec(),
+            addrs_signature: self.bootstrap.signature().to_vec(),
         };
         format!("{TICKET_PREFIX}{}", URL_SAFE_NO_PAD.encode(p.encode_to_vec()))
     }
 
-    /// Parses and checks a ticket's text form.
+    /// Parses and checks a ticket's text form, the address list's signature
+    /// included.
     pub fn decode(text: &str) -> Result<Self, TicketError> {
         let text = text.trim();
         if text.len() > MAX_TICKET_LEN {
             return Err(TicketError::Malformed);
+        }
+        if text.starts_with(OLD_PREFIX) {
+            return Err(TicketError::Outdated);
         }
         let body = text.strip_prefix(TICKET_PREFIX).ok_or(TicketError::Malformed)?;
         let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| TicketError::Malformed)?;
@@ -71,26 +116,170 @@ impl Ticket {
             return Err(TicketError::Invite("not an invite".into()));
         }
         let secret = AuthorKey::from_secret_slice(&p.ticket_secret).map_err(|_| TicketError::Malformed)?;
-        Ok(Self { charter, invite, secret, bootstrap: p.bootstrap })
+        let hood_secret = match p.hood_secret.as_slice() {
+            [] => None,
+            b => Some(HoodSecret::from_slice(b).map_err(|_| TicketError::HoodSecret)?),
+        };
+        let bootstrap = SignedAddrs::from_parts(p.addrs, &p.addrs_signature)?;
+        bootstrap.verify(&invite.signer(), &invite.id())?;
+        Ok(Self { charter, invite, secret, hood_secret, bootstrap })
+    }
+
+    /// The addresses a joiner dials: the verified list (at most
+    /// `MAX_TICKET_ADDRS`), unparsable entries dropped, in an order
+    /// shuffled with `next_u64` so joiners spread their first dials.
+    pub fn dial_addrs(&self, next_u64: &mut impl FnMut() -> u64) -> Result<Vec<Multiaddr>, TicketError> {
+        let raw = self.bootstrap.verify(&self.invite.signer(), &self.invite.id())?;
+        let mut addrs: Vec<Multiaddr> = raw.into_iter().filter_map(|b| Multiaddr::try_from(b).ok()).collect();
+        shuffle(&mut addrs, next_u64);
+        Ok(addrs)
+    }
+}
+
+/// What a node needs to hand out tickets: its author key (to sign the
+/// address list, the key that signs its invites), the hood secret and its
+/// peer id.
+#[derive(Clone)]
+pub struct Issuer {
+    author: AuthorKey,
+    hood_secret: Option<HoodSecret>,
+    peer_id: PeerId,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Neither key may reach a log.
+        f.debug_struct("Issuer").field("peer_id", &self.peer_id).finish_non_exhaustive()
+    }
+}
+
+impl Issuer {
+    /// An issuer signing with `author` (the node's author key).
+    pub fn new(author: AuthorKey, hood_secret: Option<HoodSecret>, peer_id: PeerId) -> Self {
+        Self { author, hood_secret, peer_id }
+    }
+
+    /// The ticket for `invite` (signed by this node's author key), pointing
+    /// at this node's `listen` addresses.
+    pub fn ticket(&self, charter: SignedCharter, invite: Envelope, secret: AuthorKey, listen: &[Multiaddr]) -> Ticket {
+        let addrs = ticket_addrs(listen, self.peer_id);
+        let bootstrap = SignedAddrs::sign(&self.author, &invite.id(), addrs, &mut os_random);
+        Ticket { charter, invite, secret, hood_secret: self.hood_secret.clone(), bootstrap }
+    }
+}
+
+/// The dialable forms of `listen` for `peer`: unspecified addresses
+/// dropped, `/p2p/peer` appended once (a relayed address may already end
+/// with it), as multiaddr bytes.
+pub fn ticket_addrs(listen: &[Multiaddr], peer: PeerId) -> Vec<Vec<u8>> {
+    listen
+        .iter()
+        .filter(|a| {
+            !a.iter().any(|p| match p {
+                Protocol::Ip4(ip) => ip.is_unspecified(),
+                Protocol::Ip6(ip) => ip.is_unspecified(),
+                _ => false,
+            })
+        })
+        .filter_map(|a| a.clone().with_p2p(peer).ok())
+        .map(|a| a.to_vec())
+        .collect()
+}
+
+/// Randomness for shuffling address lists; a failing source leaves the
+/// order as it is (shuffling spreads load, it is not a secret).
+pub fn os_random() -> u64 {
+    let mut b = [0u8; 8];
+    match getrandom::fill(&mut b) {
+        Ok(()) => u64::from_le_bytes(b),
+        Err(_) => 0,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::bootstrap::MAX_TICKET_ADDRS;
     use stoop_core::testkit::HoodFixture;
 
-    #[test]
-    fn round_trip_and_damage() -> Result<(), Box<dyn std::error::Error>> {
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn ticket(listen: &[Multiaddr]) -> Result<(Ticket, PeerId), Box<dyn std::error::Error>> {
         let f = HoodFixture::new(1, 1)?;
         let (invite, secret) = f.invite(&f.founders[0], 10, 1000)?;
-        let t = Ticket { charter: f.charter.clone(), invite, secret, bootstrap: vec!["/ip4/127.0.0.1/tcp/1".into()] };
+        let peer = PeerId::random();
+        let issuer = Issuer::new(f.founders[0].clone(), Some(HoodSecret::from_bytes([9; 32])), peer);
+        Ok((issuer.ticket(f.charter.clone(), invite, secret, listen), peer))
+    }
+
+    fn reencode(t: &Ticket, edit: impl FnOnce(&mut pb::Ticket)) -> String {
+        let body = t.encode();
+        let bytes = URL_SAFE_NO_PAD.decode(&body[TICKET_PREFIX.len()..]).unwrap_or_default();
+        let mut p = pb::Ticket::decode(bytes.as_slice()).unwrap_or_default();
+        edit(&mut p);
+        format!("{TICKET_PREFIX}{}", URL_SAFE_NO_PAD.encode(p.encode_to_vec()))
+    }
+
+    #[test]
+    fn round_trip_and_damage() -> TestResult {
+        let (t, peer) = ticket(&["/ip4/127.0.0.1/tcp/1".parse()?, "/ip4/0.0.0.0/tcp/1".parse()?])?;
         let text = t.encode();
         let back = Ticket::decode(&text)?;
-        assert_eq!(back.charter.hood(), f.hood());
-        assert_eq!(back.bootstrap, t.bootstrap);
+        assert_eq!(back.charter.hood(), t.charter.hood());
+        assert_eq!(back.hood_secret, t.hood_secret);
+        let want: Multiaddr = format!("/ip4/127.0.0.1/tcp/1/p2p/{peer}").parse()?;
+        assert_eq!(back.dial_addrs(&mut os_random)?, vec![want], "unspecified dropped, /p2p added once");
         assert!(Ticket::decode(&text[..text.len() - 5]).is_err());
         assert!(matches!(Ticket::decode("hello"), Err(TicketError::Malformed)));
+        Ok(())
+    }
+
+    #[test]
+    fn an_old_ticket_is_refused_with_its_own_message() {
+        let err = Ticket::decode("stoop1:AAAA").err();
+        assert!(matches!(err, Some(TicketError::Outdated)), "{err:?}");
+        assert!(err.map(|e| e.to_string()).unwrap_or_default().contains("new invite"));
+    }
+
+    #[test]
+    fn decoys_added_to_a_ticket_break_its_signature() -> TestResult {
+        let (t, _) = ticket(&["/ip4/127.0.0.1/tcp/1".parse()?])?;
+        let tampered = reencode(&t, |p| {
+            let decoys: Vec<Vec<u8>> = (0..8)
+                .map(|i| {
+                    format!("/ip4/203.0.113.{i}/tcp/4011").parse::<Multiaddr>().map(|a| a.to_vec()).unwrap_or_default()
+                })
+                .collect();
+            p.addrs.splice(0..0, decoys);
+        });
+        let err = Ticket::decode(&tampered).err();
+        assert!(matches!(err, Some(TicketError::Addrs(AddrsError::BadSignature))), "{err:?}");
+        // Positive control: the untouched ticket decodes.
+        assert!(Ticket::decode(&reencode(&t, |_| {})).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn a_long_listen_list_is_capped() -> TestResult {
+        let listen: Vec<Multiaddr> = (0..700u32)
+            .map(|i| format!("/ip4/10.{}.{}.1/tcp/4011", i / 256, i % 256).parse())
+            .collect::<Result<_, _>>()?;
+        let (t, _) = ticket(&listen)?;
+        assert_eq!(t.bootstrap.addrs().len(), MAX_TICKET_ADDRS);
+        assert_eq!(Ticket::decode(&t.encode())?.dial_addrs(&mut os_random)?.len(), MAX_TICKET_ADDRS);
+        Ok(())
+    }
+
+    #[test]
+    fn a_relayed_address_gets_one_p2p_suffix() -> TestResult {
+        let relay = PeerId::random();
+        let peer = PeerId::random();
+        let circuit: Multiaddr = format!("/ip4/198.51.100.1/tcp/4011/p2p/{relay}/p2p-circuit/p2p/{peer}").parse()?;
+        let plain: Multiaddr = format!("/ip4/198.51.100.1/tcp/4011/p2p/{relay}/p2p-circuit").parse()?;
+        for a in [circuit.clone(), plain] {
+            let got = ticket_addrs(&[a], peer);
+            assert_eq!(got, vec![circuit.to_vec()]);
+        }
         Ok(())
     }
 }

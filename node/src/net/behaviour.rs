@@ -176,9 +176,12 @@ fn topic_score(topic: &IdentTopic) -> (PeerScoreParams, PeerScoreThresholds) {
     (params, thresholds)
 }
 
-/// Builds the gossipsub behaviour: anonymous, manual validation, content ids.
-pub fn gossipsub(cfg: &BehaviourConfig, topic: &IdentTopic) -> Result<gossipsub::Behaviour, String> {
-    let config = gossipsub::ConfigBuilder::default()
+/// The gossipsub settings every Stoop node uses (the simulator's
+/// adversaries start from them too): anonymous, manual validation, content
+/// ids, the transmit cap, the mesh degrees and heartbeat of `cfg`.
+pub fn gossipsub_config(cfg: &BehaviourConfig) -> gossipsub::ConfigBuilder {
+    let mut builder = gossipsub::ConfigBuilder::default();
+    builder
         // No from / seqno / signature: the node key never signs an alert.
         .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
@@ -189,9 +192,13 @@ pub fn gossipsub(cfg: &BehaviourConfig, topic: &IdentTopic) -> Result<gossipsub:
         .mesh_n_high(cfg.mesh_n * 2)
         .mesh_outbound_min(1.min(cfg.mesh_n / 2))
         .heartbeat_interval(cfg.heartbeat)
-        .duplicate_cache_time(Duration::from_secs(120))
-        .build()
-        .map_err(|e| e.to_string())?;
+        .duplicate_cache_time(Duration::from_secs(120));
+    builder
+}
+
+/// Builds the gossipsub behaviour: anonymous, manual validation, content ids.
+pub fn gossipsub(cfg: &BehaviourConfig, topic: &IdentTopic) -> Result<gossipsub::Behaviour, String> {
+    let config = gossipsub_config(cfg).build().map_err(|e| e.to_string())?;
     let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
     let (params, thresholds) = topic_score(topic);
     behaviour.with_peer_score(params, thresholds)?;

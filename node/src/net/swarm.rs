@@ -86,35 +86,24 @@ pub fn build(
     listen: &[Multiaddr],
     network_key: Option<[u8; 32]>,
 ) -> Result<Swarm<Behaviour>, SwarmError> {
-    let topic = hood_topic(hood);
     let err = |e: &dyn std::fmt::Display| SwarmError::Setup(e.to_string());
     let transport = tcp_transport(key, network_key).map_err(|e| err(&e))?;
-    let builder = SwarmBuilder::with_existing_identity(key.clone())
-        .with_tokio()
-        .with_other_transport(move |_| transport)
-        .map_err(|e| err(&e))?;
     // QUIC cannot carry pnet (module docs): only an open node adds it.
     #[cfg(feature = "quic")]
-    let builder = builder
-        .with_other_transport(move |key| {
-            use libp2p::core::transport::OptionalTransport;
-            if network_key.is_some() {
-                return OptionalTransport::none();
-            }
-            OptionalTransport::some(
-                libp2p::quic::tokio::Transport::new(libp2p::quic::Config::new(key))
-                    .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn))),
-            )
-        })
-        .map_err(|e| err(&e))?;
-    let mut swarm = builder
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| err(&e))?
-        .with_behaviour(|key, relay| Behaviour::new(key, relay, cfg, &topic).map_err(Into::into))
-        .map_err(|e| err(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
-        .build();
-    swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| err(&e))?;
+    let transport = match network_key {
+        Some(_) => transport,
+        None => {
+            use libp2p::futures::future::Either;
+            let quic = libp2p::quic::tokio::Transport::new(libp2p::quic::Config::new(key))
+                .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)));
+            quic.or_transport(transport)
+                .map(|either, _| match either {
+                    Either::Left(out) | Either::Right(out) => out,
+                })
+                .boxed()
+        }
+    };
+    let mut swarm = build_over(key, transport, cfg, &hood_topic(hood), |_| Ok(()))?;
     for addr in listen {
         if network_key.is_some() && addr.iter().any(|p| matches!(p, Protocol::QuicV1 | Protocol::Quic)) {
             return Err(SwarmError::Listen {
@@ -124,6 +113,37 @@ pub fn build(
         }
         swarm.listen_on(addr.clone()).map_err(|e| SwarmError::Listen { addr: addr.clone(), why: e.to_string() })?;
     }
+    Ok(swarm)
+}
+
+/// The one swarm builder `stoopd` and the simulator share: a relay client
+/// over `transport`, the composed behaviour (changed by `adjust`, e.g. a
+/// simulated adversary's gossipsub), the idle timeout, and the hood's
+/// topic subscribed. Listening is the caller's (TCP and QUIC addresses for
+/// `stoopd`, the link shim's for the simulator).
+pub fn build_over(
+    key: &identity::Keypair,
+    transport: Boxed<(PeerId, StreamMuxerBox)>,
+    cfg: &BehaviourConfig,
+    topic: &libp2p::gossipsub::IdentTopic,
+    adjust: impl FnOnce(&mut Behaviour) -> Result<(), String>,
+) -> Result<Swarm<Behaviour>, SwarmError> {
+    let err = |e: &dyn std::fmt::Display| SwarmError::Setup(e.to_string());
+    let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
+        .with_tokio()
+        .with_other_transport(move |_| transport)
+        .map_err(|e| err(&e))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| err(&e))?
+        .with_behaviour(|key, relay| {
+            let mut behaviour = Behaviour::new(key, relay, cfg, topic)?;
+            adjust(&mut behaviour)?;
+            Ok(behaviour)
+        })
+        .map_err(|e| err(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+    swarm.behaviour_mut().gossipsub.subscribe(topic).map_err(|e| err(&e))?;
     Ok(swarm)
 }
 

@@ -28,25 +28,21 @@ pub(super) fn behaviour_config(s: &Scenario) -> BehaviourConfig {
     }
 }
 
-/// An adversary's gossipsub: same ids and mesh, but it validates nothing it
-/// publishes, allows frames up to 64 KiB, and never forwards what it
-/// receives (it asks for manual validation and never answers).
+/// An adversary's gossipsub: the nodes' settings (same ids and mesh), but
+/// it validates nothing it publishes, allows frames up to 64 KiB, and never
+/// forwards what it receives (it asks for manual validation and never
+/// answers).
 pub(super) fn adversary_gossipsub(cfg: &BehaviourConfig) -> Result<gossipsub::Behaviour, String> {
-    let config = gossipsub::ConfigBuilder::default()
-        .validation_mode(ValidationMode::Anonymous)
-        .validate_messages()
-        .message_id_fn(stoop_node::net::behaviour::message_id)
+    let config = stoop_node::net::behaviour::gossipsub_config(cfg)
         .max_transmit_size(64 * 1024)
-        .mesh_n(cfg.mesh_n)
-        .mesh_n_low(cfg.mesh_n.saturating_sub(2).max(1))
-        .mesh_n_high(cfg.mesh_n * 2)
-        .mesh_outbound_min(1.min(cfg.mesh_n / 2))
-        .heartbeat_interval(cfg.heartbeat)
         .build()
         .map_err(|e| e.to_string())?;
     gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).map_err(|e| e.to_string())
 }
 
+/// A simulated node's swarm: `stoopd`'s builder over the link shim, with
+/// the production upgrade (Noise, tapped for byte counts, then Yamux, with
+/// the same lazy multistream-select the TCP transport uses).
 pub(super) fn build_swarm(
     i: usize,
     key: identity::Keypair,
@@ -59,28 +55,19 @@ pub(super) fn build_swarm(
     let err = |e: &dyn std::fmt::Display| RunError::Network { node: i, why: e.to_string() };
     let noise = noise::Config::new(&key).map_err(|e| err(&e))?;
     let tap = TapNoise::new(noise, i as u32, cast_peers.clone(), fabric.shared.clone());
-    let link = LinkTransport::new(i as u32, fabric.clone());
-    let mut swarm = SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_other_transport(move |_| {
-            // The production stack: Noise then Yamux, with the same
-            // lazy multistream-select the TCP builder uses.
-            link.upgrade(Version::V1Lazy).authenticate(tap).multiplex(yamux::Config::default())
-        })
-        .map_err(|e| err(&e))?
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| err(&e))?
-        .with_behaviour(|key, relay| {
-            let mut b = Behaviour::new(key, relay, cfg, topic)?;
-            if adversary {
-                b.gossipsub = adversary_gossipsub(cfg)?;
-            }
-            Ok(b)
-        })
-        .map_err(|e| err(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
-        .build();
-    swarm.behaviour_mut().gossipsub.subscribe(topic).map_err(|e| err(&e))?;
+    let transport = LinkTransport::new(i as u32, fabric.clone())
+        .upgrade(Version::V1Lazy)
+        .authenticate(tap)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed();
+    let mut swarm = stoop_node::net::swarm::build_over(&key, transport, cfg, topic, |b| {
+        if adversary {
+            b.gossipsub = adversary_gossipsub(cfg)?;
+        }
+        Ok(())
+    })
+    .map_err(|e| err(&e))?;
     swarm.listen_on(fabric.addr(i)).map_err(|e| match e {
         libp2p::TransportError::Other(e) => err(&format!("cannot listen: {e}")),
         other => err(&other),

@@ -156,6 +156,10 @@ pub fn gossipsub(cfg: &BehaviourConfig, topic: &IdentTopic) -> Result<gossipsub:
         .mesh_outbound_min(1.min(cfg.mesh_n / 2))
         .heartbeat_interval(cfg.heartbeat)
         .duplicate_cache_time(Duration::from_secs(120))
+        // Own messages go out through the stem (`net::stem`); when this node
+        // publishes (a fluff, a retry) it sends to its mesh only, like any
+        // relayer, instead of first-hand to every topic peer.
+        .flood_publish(false)
         .build()
         .map_err(|e| e.to_string())?;
     let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
@@ -196,6 +200,8 @@ pub struct Behaviour {
     pub upnp: Toggle<upnp::tokio::Behaviour>,
     /// History catch-up.
     pub sync: request_response::Behaviour<SyncCodec>,
+    /// Stem hops of own messages (origin hiding, see `net::stem`).
+    pub stem: request_response::Behaviour<super::stem::StemCodec>,
 }
 
 impl Behaviour {
@@ -240,6 +246,7 @@ impl Behaviour {
                 [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
                 request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
             ),
+            stem: super::stem::behaviour(),
         })
     }
 }

@@ -6,6 +6,7 @@
 //! - [`behaviour`]: the composed `NetworkBehaviour` and gossipsub settings.
 //! - [`dial_budget`]: refuses dials to new peers beyond the outbound budget.
 //! - [`codec`]: the sync protocol's size-capped protobuf codec.
+//! - [`stem`]: the stem protocol that hides who posted (origin hiding).
 //! - [`swarm`]: builds the production swarm.
 //! - [`event_loop`]: the one task that owns the `Swarm`, and the cheap
 //!   [`NetClient`] the rest of the node uses to talk to it.
@@ -14,6 +15,7 @@ pub mod behaviour;
 pub mod codec;
 pub mod dial_budget;
 pub mod event_loop;
+pub mod stem;
 pub mod swarm;
 
 pub use event_loop::{Command, EventLoop, NetClient, NetError, PeerInfo};

@@ -291,9 +291,13 @@ impl EventLoop {
         for o in out {
             match o {
                 StemOut::Send { to, frame } => {
+                    tracing::debug!(peer = %to, "stem hop sent");
                     self.swarm.behaviour_mut().stem.send_request(&to, frame);
                 }
-                StemOut::Fluff { frame } => self.fluff(frame),
+                StemOut::Fluff { frame } => {
+                    tracing::debug!("stem message fluffed");
+                    self.fluff(frame);
+                }
             }
         }
     }

@@ -160,6 +160,7 @@ fn a_passive_observer_does_not_see_alerts_first_from_their_origin() -> TestResul
             // Members are on probation (two alerts an hour); the founder
             // posts the rest.
             let origin = if k < 2 * WATCHED { k % WATCHED } else { 0 };
+            let posted = std::time::Instant::now();
             let id = nodes[origin].post_alert(&format!("Alert {k} from node{origin}"))?;
             // Positive control: every alert reaches the observer (an
             // embargo, at most 30 s, bounds the wait).
@@ -169,7 +170,8 @@ fn a_passive_observer_does_not_see_alerts_first_from_their_origin() -> TestResul
             if first == ids[origin] {
                 origin_first += 1;
             }
-            eprintln!("alert {k}: origin node{origin}, first from {:?}", ids.iter().position(|p| *p == first));
+            let from = ids.iter().position(|p| *p == first);
+            eprintln!("alert {k}: origin node{origin}, first from {from:?} after {:?}", posted.elapsed());
         }
         eprintln!("first deliverer was the origin for {origin_first} of {N} alerts");
         assert!(origin_first <= N / 2, "the origin delivered first for {origin_first} of {N} alerts");

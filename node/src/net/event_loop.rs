@@ -363,6 +363,10 @@ impl EventLoop {
                 self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, STEM_REJECT_APP_SCORE * n * n);
                 self.ban_if_graylisted(peer);
             }
+            Verdict::Ignore(IgnoreReason::Duplicate) => {
+                let out = self.stem.looped(&frame);
+                self.carry_out(out);
+            }
             Verdict::Ignore(_) => {}
         }
     }

@@ -124,8 +124,9 @@ pub enum StemOut {
 #[derive(Debug)]
 pub struct StemRelay {
     stem: Stem<PeerId>,
-    /// Frames in stem state; bounded by [`MAX_STEM_FRAMES`].
-    frames: HashMap<MessageId, Vec<u8>>,
+    /// Frames in stem state, and whether this node posted them; bounded
+    /// by [`MAX_STEM_FRAMES`].
+    frames: HashMap<MessageId, (Vec<u8>, bool)>,
     /// Delayed sends, by (time, sequence); at most one per held frame.
     sends: BTreeMap<(u64, u64), (PeerId, MessageId)>,
     seq: u64,
@@ -200,7 +201,7 @@ impl StemRelay {
     pub fn own(&mut self, frame: Vec<u8>) -> Vec<StemOut> {
         let id = frame_id(&frame);
         let action = self.stem.own(id, self.now());
-        self.apply(action, frame)
+        self.apply(action, frame, true)
     }
 
     /// Whether `from` may hand over one more stem frame for validation.
@@ -213,7 +214,23 @@ impl StemRelay {
     pub fn received(&mut self, from: PeerId, frame: Vec<u8>) -> Vec<StemOut> {
         let id = frame_id(&frame);
         let action = self.stem.received(from, id, self.now());
-        self.apply(action, frame)
+        self.apply(action, frame, false)
+    }
+
+    /// A stem frame came back to a node that already has it: the stem
+    /// looped. A relayer on the loop fluffs it now rather than leave it to
+    /// an embargo, which would most likely fire first at the origin (it
+    /// started earliest) and so publish the message first-hand there. The
+    /// origin itself keeps waiting: fluffing there is what the stem avoids.
+    pub fn looped(&mut self, frame: &[u8]) -> Vec<StemOut> {
+        let id = frame_id(frame);
+        match self.frames.get(&id) {
+            Some((_, false)) => {
+                self.stem.seen_in_gossip(&id);
+                self.frames.remove(&id).map(|(frame, _)| StemOut::Fluff { frame }).into_iter().collect()
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// A stem frame from `from` was rejected; returns the peer's count.
@@ -237,7 +254,7 @@ impl StemRelay {
         let mut out = Vec::new();
         for action in self.stem.tick(now) {
             if let StemAction::Fluff { id } = action
-                && let Some(frame) = self.frames.remove(&id)
+                && let Some((frame, _)) = self.frames.remove(&id)
             {
                 out.push(StemOut::Fluff { frame });
             }
@@ -248,7 +265,7 @@ impl StemRelay {
             }
             let (to, id) = entry.remove();
             // Gone means seen in gossip or fluffed meanwhile: nothing to send.
-            if let Some(frame) = self.frames.get(&id) {
+            if let Some((frame, _)) = self.frames.get(&id) {
                 out.push(StemOut::Send { to, frame: frame.clone() });
             }
         }
@@ -266,7 +283,7 @@ impl StemRelay {
         self.frames.len()
     }
 
-    fn apply(&mut self, action: StemAction<PeerId>, frame: Vec<u8>) -> Vec<StemOut> {
+    fn apply(&mut self, action: StemAction<PeerId>, frame: Vec<u8>, own: bool) -> Vec<StemOut> {
         match action {
             StemAction::SendStem { to, id, at } => {
                 if self.frames.len() >= MAX_STEM_FRAMES && !self.frames.contains_key(&id) {
@@ -275,7 +292,7 @@ impl StemRelay {
                     self.stem.seen_in_gossip(&id);
                     return vec![StemOut::Fluff { frame }];
                 }
-                self.frames.insert(id, frame);
+                self.frames.insert(id, (frame, own));
                 self.seq += 1;
                 self.sends.insert((at, self.seq), (to, id));
                 Vec::new()
@@ -336,6 +353,18 @@ mod tests {
         assert!(r.seen_in_gossip(frame_id(&frame).as_bytes()));
         r.advance(Duration::from_millis(crate::core::stem::EMBARGO_MAX_MS + 1));
         assert!(r.due().is_empty());
+    }
+
+    #[test]
+    fn a_looped_relayed_frame_is_fluffed_but_a_looped_own_frame_is_not() {
+        let ps = peers(3);
+        let mut r = relay_with(&ps);
+        let (own, relayed) = (b"own".to_vec(), b"relayed".to_vec());
+        r.own(own.clone());
+        r.received(ps[0], relayed.clone());
+        assert!(r.looped(&own).is_empty());
+        assert_eq!(r.looped(&relayed), vec![StemOut::Fluff { frame: relayed }]);
+        assert_eq!(r.held(), 1);
     }
 
     #[test]

@@ -61,22 +61,27 @@ use crate::peer_budget::{PeerBudget, Quota};
 /// Length of an epoch: Dandelion++ suggests minutes, so paths stay stable
 /// long enough to defeat intersection but adapt to churn.
 pub const EPOCH_MS: u64 = 10 * 60 * 1000;
-/// Chance (percent) that a node fluffs during an epoch: 20 % gives stems of
-/// five hops on average, enough to leave the origin's neighborhood in a hood
-/// of tens of nodes while adding only a few hop delays to an alert.
-pub const FLUFF_PERCENT: u64 = 20;
+/// Chance (percent) that a node fluffs during an epoch: 35 % gives stems of
+/// about three hops on average, enough that the first relayer an observer
+/// sees is not the origin, while keeping an alert's extra delay to a few
+/// hop delays. (Dandelion++'s 10-20 % makes longer stems, which in a hood
+/// of a few nodes mostly loop back and wait for an embargo: 10 of 16 alerts
+/// on five loopback nodes.)
+pub const FLUFF_PERCENT: u64 = 35;
 /// Successors a relayer picks per epoch: Dandelion++'s 4-regular graph,
 /// two out and two in, which resists being eclipsed by one bad successor.
 pub const STEM_SUCCESSORS: usize = 2;
-/// Shortest embargo: several stem hops with their delays fit before it.
-pub const EMBARGO_MIN_MS: u64 = 10_000;
-/// Longest embargo: the most a lost stem message is late.
-pub const EMBARGO_MAX_MS: u64 = 30_000;
+/// Shortest embargo: several stem hops with their delays (at most
+/// `HOP_DELAY_MAX_MS` each) fit before it.
+pub const EMBARGO_MIN_MS: u64 = 3_000;
+/// Longest embargo: the most a lost stem message is late. A safety alert
+/// several seconds late is acceptable; half a minute was not.
+pub const EMBARGO_MAX_MS: u64 = 8_000;
 /// Longest random delay before a stem send: blurs send timing between own
 /// and relayed messages without slowing an alert noticeably.
 pub const HOP_DELAY_MAX_MS: u64 = 500;
 /// Most relayed messages in stem state. Each lives at most one embargo
-/// (30 s); an honest hood's whole traffic, bounded by author quotas, is far
+/// (8 s); an honest hood's whole traffic, bounded by author quotas, is far
 /// below 256 messages in 30 s, and an entry is ~64 bytes.
 pub const MAX_STEMMED: usize = 256;
 /// Most own messages in stem state: a household posts a handful per hour.

@@ -4,6 +4,12 @@ use std::process::{Command, Output};
 
 use stoop_tests::{Node, TestResult, WAIT, binary, wait_for};
 
+/// How long a message may take to reach every node: an own message whose
+/// stem dies (in a small hood it often loops back to its origin) waits for
+/// an embargo of up to 30 s before it is gossiped (PROTOCOL.md 8a), so the
+/// 30 s `WAIT` is too short for spreading.
+const SPREAD: std::time::Duration = std::time::Duration::from_secs(75);
+
 fn stoop(node: &Node, args: &[&str]) -> TestResult<Output> {
     let d = node.dir.to_string_lossy().into_owned();
     let mut all = vec!["--data-dir", d.as_str()];
@@ -93,20 +99,20 @@ fn quorum_two_of_three_moderators_hides_and_restores_everywhere() -> TestResult 
     ok(&nodes[0], &["mod", "roster", "add", &key(&nodes[2])?])?;
     ok(&nodes[0], &["mod", "roster", "quorum", "2"])?;
     for n in &nodes {
-        wait_for(WAIT, "the roster to spread", || {
+        wait_for(SPREAD, "the roster to spread", || {
             let v = json(n, &["mod", "roster"]).ok()?;
             (v["quorum"] == 2 && v["moderators"].as_array()?.len() == 3).then_some(())
         })?;
     }
     let id = post(&nodes[3], "Loud party")?;
     for n in &nodes {
-        wait_for(WAIT, "the alert to spread", || state_on(n, &id))?;
+        wait_for(SPREAD, "the alert to spread", || state_on(n, &id))?;
     }
     ok(&nodes[1], &["mod", "hide", &id, "--reason", "off_topic"])?;
     // The control: the one hide vote reaches every node and is counted
     // there; only then can "still visible" mean it is not a quorum.
     for n in &nodes {
-        wait_for(WAIT, "the hide vote to be counted everywhere", || {
+        wait_for(SPREAD, "the hide vote to be counted everywhere", || {
             let v = json(n, &["show", &id]).ok()?;
             let votes = v["votes"].as_array()?;
             votes.iter().any(|x| x["effect"] == "counted").then_some(())
@@ -115,7 +121,7 @@ fn quorum_two_of_three_moderators_hides_and_restores_everywhere() -> TestResult 
     }
     ok(&nodes[2], &["mod", "hide", &id, "--reason", "off_topic"])?;
     for n in &nodes {
-        wait_for(WAIT, "the alert to be hidden everywhere", || state_on(n, &id).filter(|s| s == "hidden"))?;
+        wait_for(SPREAD, "the alert to be hidden everywhere", || state_on(n, &id).filter(|s| s == "hidden"))?;
     }
     // Hidden alerts leave the feed.
     let feed = json(&nodes[3], &["feed"])?;
@@ -125,7 +131,7 @@ fn quorum_two_of_three_moderators_hides_and_restores_everywhere() -> TestResult 
     let key_file = nodes[1].dir.join("author.key");
     ok(&nodes[3], &["mod", "restore", &id, "--key", &key_file.to_string_lossy()])?;
     for n in &nodes {
-        wait_for(WAIT, "the alert to be restored everywhere", || state_on(n, &id).filter(|s| s == "visible"))?;
+        wait_for(SPREAD, "the alert to be restored everywhere", || state_on(n, &id).filter(|s| s == "visible"))?;
     }
     let log = json(&nodes[3], &["mod", "log"])?;
     let effects: Vec<&str> =

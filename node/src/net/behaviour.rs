@@ -192,7 +192,11 @@ pub fn gossipsub_config(cfg: &BehaviourConfig) -> gossipsub::ConfigBuilder {
         .mesh_n_high(cfg.mesh_n * 2)
         .mesh_outbound_min(1.min(cfg.mesh_n / 2))
         .heartbeat_interval(cfg.heartbeat)
-        .duplicate_cache_time(Duration::from_secs(120));
+        .duplicate_cache_time(Duration::from_secs(120))
+        // Own messages go out through the stem (`net::stem`); when this node
+        // publishes (a fluff, a retry) it sends to its mesh only, like any
+        // relayer, instead of first-hand to every topic peer.
+        .flood_publish(false);
     builder
 }
 
@@ -239,6 +243,8 @@ pub struct Behaviour {
     pub upnp: Toggle<upnp::tokio::Behaviour>,
     /// History catch-up.
     pub sync: request_response::Behaviour<SyncCodec>,
+    /// Stem hops of own messages (origin hiding, see `net::stem`).
+    pub stem: request_response::Behaviour<super::stem::StemCodec>,
 }
 
 impl Behaviour {
@@ -292,6 +298,7 @@ impl Behaviour {
                     .with_request_timeout(SYNC_REQUEST_TIMEOUT)
                     .with_max_concurrent_streams(MAX_SYNC_STREAMS_PER_CONNECTION),
             ),
+            stem: super::stem::behaviour(),
         })
     }
 }

@@ -7,7 +7,7 @@
 //! result, which reads best in one place; the per-peer limits it applies
 //! live in `peer_limits` and `ip_limits`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD};
 use super::peer_limits::PeerLimits;
+use super::stem::{StemOut, StemRelay};
 use crate::core::bans::{BAN_SECS, Bans};
 use crate::core::ledger::{Accepted, Outcome};
 use crate::core::redial::Redial;
@@ -42,6 +43,12 @@ pub const PUBLISH_RETRY_CAPACITY: usize = 256;
 /// How long a frame waits for peers.
 pub const PUBLISH_RETRY_SECS: u64 = 60;
 
+/// Weight of one invalid stem frame in the peer's gossip score, squared
+/// per frame like gossipsub's P4 for invalid gossip frames (weight -100 in
+/// `behaviour::topic_score`, divided by the default P5 weight of 10): an
+/// invalid frame costs the same whichever way it came.
+pub const STEM_REJECT_APP_SCORE: f64 = -10.0;
+
 /// Commands waiting for the event loop; senders wait when it is full, so a
 /// burst of API calls slows down instead of piling up.
 pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
@@ -54,7 +61,9 @@ pub const RESULT_CHANNEL_CAPACITY: usize = WORK_QUEUE_CAPACITY;
 /// What comes back from the replica thread.
 enum Finished {
     /// A gossip frame's verdict.
-    Gossip { message_id: gossipsub::MessageId, source: PeerId, now: u64, outcome: Outcome },
+    Gossip { message_id: gossipsub::MessageId, source: PeerId, now: u64, outcome: Outcome, stemmed: bool },
+    /// A stem frame's verdict.
+    Stem { peer: PeerId, frame: Vec<u8>, now: u64, outcome: Outcome },
     /// A sync page was ingested.
     Page { peer: PeerId, now: u64, page: PageResponse, ingest: PageIngest },
     /// The answer to a peer's sync request.
@@ -172,6 +181,8 @@ pub struct EventLoop {
     redial: Redial,
     /// Per-peer sync budgets and invalid-frame counts.
     limits: PeerLimits,
+    /// Origin hiding: own messages leave through the stem.
+    stem: StemRelay,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -205,6 +216,7 @@ impl EventLoop {
             bootstrap: Vec::new(),
             redial: Redial::new(),
             limits: PeerLimits::default(),
+            stem: StemRelay::new(),
         };
         (this, NetClient { tx, peer_id })
     }
@@ -250,6 +262,10 @@ impl EventLoop {
                 Some(done) = self.finished.recv() => self.finished(done),
                 _ = tick.tick() => self.tick(),
                 _ = retry.tick(), if !self.unsent.is_empty() => self.retry_unsent(),
+                _ = tokio::time::sleep(self.stem.next_wake()) => {
+                    let due = self.stem.due();
+                    self.carry_out(due);
+                }
                 event = self.swarm.select_next_some() => self.event(event),
             }
         }
@@ -259,13 +275,9 @@ impl EventLoop {
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Publish { bytes } => {
-                if let Some(bytes) = self.try_publish(bytes) {
-                    if self.unsent.len() >= PUBLISH_RETRY_CAPACITY {
-                        tracing::warn!("publish retry queue full; the message will spread by sync");
-                    } else {
-                        self.unsent.push_back((bytes, self.node.now() + PUBLISH_RETRY_SECS));
-                    }
-                }
+                self.refresh_stem_peers();
+                let out = self.stem.own(bytes);
+                self.carry_out(out);
             }
             Command::Peers { reply } => {
                 let gossip = &self.swarm.behaviour().gossipsub;
@@ -280,6 +292,91 @@ impl EventLoop {
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
             }
+        }
+    }
+
+    /// Carries out what the stem decided: stem hops and fluffs.
+    fn carry_out(&mut self, out: Vec<StemOut>) {
+        for o in out {
+            match o {
+                StemOut::Send { to, frame } => {
+                    tracing::debug!(peer = %to, "stem hop sent");
+                    self.swarm.behaviour_mut().stem.send_request(&to, frame);
+                }
+                StemOut::Fluff { frame } => {
+                    tracing::debug!("stem message fluffed");
+                    self.fluff(frame);
+                }
+            }
+        }
+    }
+
+    /// Publishes a frame to gossip, queueing it for a retry if no peer could
+    /// take it yet.
+    fn fluff(&mut self, bytes: Vec<u8>) {
+        if let Some(bytes) = self.try_publish(bytes) {
+            if self.unsent.len() >= PUBLISH_RETRY_CAPACITY {
+                tracing::warn!("publish retry queue full; the message will spread by sync");
+            } else {
+                self.unsent.push_back((bytes, self.node.now() + PUBLISH_RETRY_SECS));
+            }
+        }
+    }
+
+    /// Tells the stem which connected peers are in the hood topic.
+    fn refresh_stem_peers(&mut self) {
+        let connected: BTreeSet<PeerId> = self.peers.keys().copied().collect();
+        let topic = self.topic.hash();
+        let in_topic: Vec<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&topic))
+            .map(|(p, _)| *p)
+            .collect();
+        self.stem.set_peers(in_topic, &connected);
+    }
+
+    /// A peer handed over a stem frame: acknowledge it, then validate it
+    /// like a gossip frame before the stem sees it.
+    fn stem_request(&mut self, peer: PeerId, frame: Vec<u8>, channel: ResponseChannel<()>) {
+        let _ = self.swarm.behaviour_mut().stem.send_response(channel, ());
+        if !self.stem.allows(&peer) {
+            tracing::debug!(%peer, "stem request over the per-peer quota; dropped");
+            return;
+        }
+        let now = self.node.now();
+        let kept = frame.clone();
+        let done = self.finish(move |outcome| Finished::Stem { peer, frame: kept, now, outcome });
+        if let Err(e) = self.node.try_gossip(frame, now, done) {
+            // The origin's embargo still fluffs the message.
+            tracing::debug!(%peer, "stem frame not validated: {e}");
+        }
+    }
+
+    /// A stem frame's verdict: relay it if new, penalize it if invalid.
+    fn stem_verdict(&mut self, peer: PeerId, frame: Vec<u8>, now: u64, outcome: Outcome) {
+        let own = outcome.id;
+        self.relay_fresh(outcome.accepted.iter().filter(|a| Some(a.envelope.id()) != own), now);
+        match outcome.verdict {
+            Verdict::Accept => {
+                self.refresh_stem_peers();
+                let out = self.stem.received(peer, frame);
+                self.carry_out(out);
+            }
+            Verdict::Reject(reason) => {
+                tracing::debug!(%peer, %reason, "invalid stem frame");
+                self.node.metrics.record_gossip_dropped("invalid_stem_frame");
+                let n = f64::from(self.stem.rejected(peer));
+                self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, STEM_REJECT_APP_SCORE * n * n);
+                self.ban_if_graylisted(peer);
+            }
+            Verdict::Ignore(IgnoreReason::Duplicate) => {
+                let out = self.stem.looped(&frame);
+                self.carry_out(out);
+            }
+            Verdict::Ignore(_) => {}
         }
     }
 
@@ -342,6 +439,7 @@ impl EventLoop {
         for peer in self.bans.sweep(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }
+        self.refresh_stem_peers();
         if self.redial.due(now, self.peers.len()) {
             tracing::info!(addrs = self.bootstrap.len(), "no peers; dialing the bootstrap list again");
             self.dial_bootstrap();
@@ -442,6 +540,8 @@ impl EventLoop {
                 message,
             })) => {
                 let now = self.node.now();
+                // Any gossip copy, valid or not yet known, ends an embargo.
+                let stemmed = self.stem.seen_in_gossip(&message_id.0);
                 // Anonymous mode: a message carrying author fields is not ours.
                 if message.source.is_some() || message.sequence_number.is_some() {
                     self.node.metrics.record_gossip_dropped("not_anonymous");
@@ -453,7 +553,8 @@ impl EventLoop {
                     return;
                 }
                 let (id, source) = (message_id.clone(), propagation_source);
-                let done = self.finish(move |outcome| Finished::Gossip { message_id: id, source, now, outcome });
+                let done =
+                    self.finish(move |outcome| Finished::Gossip { message_id: id, source, now, outcome, stemmed });
                 if let Err(e) = self.node.try_gossip(message.data, now, done) {
                     // Busy (counted) or stopping: neither forwarded nor held
                     // against the peer; other peers and sync still bring it.
@@ -499,7 +600,21 @@ impl EventLoop {
             {
                 self.swarm.behaviour_mut().ip_limits.joined_topic(&peer_id);
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Stem(request_response::Event::Message {
+                peer,
+                message: request_response::Message::Request { request, channel, .. },
+                ..
+            })) => self.stem_request(peer, request, channel),
+            SwarmEvent::Behaviour(BehaviourEvent::Stem(request_response::Event::OutboundFailure {
+                peer,
+                error,
+                ..
+            })) => {
+                // The embargo fluffs the message if no one else does.
+                tracing::debug!(%peer, %error, "stem hop failed");
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                self.stem.identified(peer_id, &info.protocols);
                 if let Some(p) = self.peers.get_mut(&peer_id) {
                     p.agent = Some(info.agent_version.clone());
                 }
@@ -539,7 +654,8 @@ impl EventLoop {
 
     fn finished(&mut self, done: Finished) {
         match done {
-            Finished::Gossip { message_id, source, now, outcome } => {
+            Finished::Stem { peer, frame, now, outcome } => self.stem_verdict(peer, frame, now, outcome),
+            Finished::Gossip { message_id, source, now, outcome, stemmed } => {
                 // Messages this one released from the pending buffer were
                 // ignored (so not forwarded) when they arrived.
                 let own = outcome.id;
@@ -552,7 +668,14 @@ impl EventLoop {
                     tracing::debug!(peer = %source, "unknown author; syncing now");
                     self.start_session(source, req);
                 }
-                self.judge(&message_id, source, &outcome.verdict, now);
+                // A node on a stem path stored the message before its
+                // gossip copy came: forward that copy (the ledger calls it a
+                // duplicate), or the nodes behind this one never get it.
+                let verdict = match outcome.verdict {
+                    Verdict::Ignore(IgnoreReason::Duplicate) if stemmed => Verdict::Accept,
+                    v => v,
+                };
+                self.judge(&message_id, source, &verdict, now);
             }
             Finished::Page { peer, now, page, ingest } => {
                 self.relay_fresh(ingest.accepted.iter(), now);

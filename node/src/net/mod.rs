@@ -8,6 +8,7 @@
 //! - [`ip_limits`]: per-IP connection caps, reserved slots, stranger eviction.
 //! - [`peer_limits`]: per-peer sync budgets and invalid-frame counts.
 //! - [`codec`]: the sync protocol's size-capped protobuf codec.
+//! - [`stem`]: the stem protocol that hides who posted (origin hiding).
 //! - [`swarm`]: builds the production swarm.
 //! - [`event_loop`]: the one task that owns the `Swarm`, and the cheap
 //!   [`NetClient`] the rest of the node uses to talk to it.
@@ -18,6 +19,7 @@ pub mod dial_budget;
 pub mod event_loop;
 pub mod ip_limits;
 pub mod peer_limits;
+pub mod stem;
 pub mod swarm;
 
 pub use event_loop::{Command, EventLoop, NetClient, NetError, PeerInfo};

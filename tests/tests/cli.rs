@@ -133,7 +133,12 @@ fn quorum_two_of_three_moderators_hides_and_restores_everywhere() -> TestResult 
     for n in &nodes {
         wait_for(SPREAD, "the alert to be restored everywhere", || state_on(n, &id).filter(|s| s == "visible"))?;
     }
-    let log = json(&nodes[3], &["mod", "log"])?;
+    // Node 1's restore supersedes its hide, which alone makes the alert
+    // visible again; node 0's restore may still be on its way to node 3.
+    let log = wait_for(SPREAD, "all three live votes in node 3's log", || {
+        let log = json(&nodes[3], &["mod", "log"]).ok()?;
+        (log["votes"].as_array()?.len() == 3).then_some(log)
+    })?;
     let effects: Vec<&str> =
         log["votes"].as_array().ok_or("no votes")?.iter().filter_map(|v| v["effect"].as_str()).collect();
     // The log holds each moderator's live vote (PROTOCOL.md 6.4): node 1's

@@ -367,3 +367,21 @@ pub fn metric_in(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         })
         .sum()
 }
+
+/// A hood of `n` nodes under `dir`: a founder (`node0`) and `n - 1` members
+/// who joined with its tickets, each waited for until the founder knows it
+/// (the founder must know a member before that member's posts are valid).
+pub fn join_hood(dir: &Path, n: usize) -> TestResult<Vec<Node>> {
+    let mut nodes = vec![Node::init(&dir.join("node0"))?];
+    for i in 1..n {
+        let ticket = nodes[0].invite()?;
+        let node = Node::join(&dir.join(format!("node{i}")), &ticket)?;
+        let author = node.author()?;
+        wait_for(WAIT, "the join to reach the founder", || {
+            let (_, v) = nodes[0].get("/v1/members").ok()?;
+            v["members"].as_array()?.iter().any(|m| m["key"] == author.as_str()).then_some(())
+        })?;
+        nodes.push(node);
+    }
+    Ok(nodes)
+}

@@ -6,35 +6,17 @@ use serde_json::json;
 use stoop_core::message::{Alert, Certainty, MsgType, Payload, Severity, Status, Urgency};
 use stoop_core::testkit::unix_now;
 use stoop_node::daemon::datadir::read_author_key;
-use stoop_tests::{Node, TestResult, WAIT, wait_for, with_logs};
+use stoop_tests::{Node, TestResult, WAIT, join_hood, wait_for, with_logs};
 
 fn hood_of(node: &Node) -> TestResult<stoop_core::ids::HoodId> {
     let (_, v) = node.get("/v1/status")?;
     Ok(stoop_core::ids::HoodId::from_hex(v["hood"].as_str().ok_or("no hood")?)?)
 }
 
-/// A founder and `n - 1` members who joined with tickets, all connected.
-fn network(tmp: &tempfile::TempDir, n: usize) -> TestResult<Vec<Node>> {
-    let founder = Node::init(&tmp.path().join("node0"))?;
-    let mut nodes = vec![founder];
-    for i in 1..n {
-        let ticket = nodes[0].invite()?;
-        let node = Node::join(&tmp.path().join(format!("node{i}")), &ticket)?;
-        let author = node.author()?;
-        // The founder must know the new member before it can post.
-        wait_for(WAIT, "the join to reach the founder", || {
-            let (_, v) = nodes[0].get("/v1/members").ok()?;
-            v["members"].as_array()?.iter().any(|m| m["key"] == author.as_str()).then_some(())
-        })?;
-        nodes.push(node);
-    }
-    Ok(nodes)
-}
-
 #[test]
 fn five_nodes_an_alert_posted_on_one_appears_on_all() -> TestResult {
     let tmp = tempfile::tempdir()?;
-    let nodes = network(&tmp, 5)?;
+    let nodes = join_hood(tmp.path(), 5)?;
     let result = (|| {
         let id = nodes[0].post_alert("Tree down on Elm")?;
         for (i, n) in nodes.iter().enumerate() {
@@ -53,7 +35,7 @@ fn five_nodes_an_alert_posted_on_one_appears_on_all() -> TestResult {
 #[test]
 fn a_stopped_node_catches_up_by_sync_after_restart() -> TestResult {
     let tmp = tempfile::tempdir()?;
-    let mut nodes = network(&tmp, 3)?;
+    let mut nodes = join_hood(tmp.path(), 3)?;
     nodes[2].stop()?;
     let ids: Vec<String> =
         (0..3).map(|i| nodes[0].post_alert(&format!("While you were away {i}"))).collect::<Result<_, _>>()?;
@@ -102,7 +84,7 @@ fn kill_9_during_a_burst_loses_no_acknowledged_alert() -> TestResult {
 #[test]
 fn a_revoked_members_new_alerts_are_rejected_everywhere() -> TestResult {
     let tmp = tempfile::tempdir()?;
-    let nodes = network(&tmp, 3)?;
+    let nodes = join_hood(tmp.path(), 3)?;
     let member = nodes[1].author()?;
     let before = nodes[1].post_alert("Before revocation")?;
     wait_for(WAIT, "the alert to spread", || nodes[2].alert_state(&before))?;

@@ -24,7 +24,7 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity};
 use stoop_core::envelope::Envelope;
-use stoop_tests::{Node, TestResult, WAIT, wait_for, with_logs};
+use stoop_tests::{TestResult, WAIT, join_hood, wait_for, with_logs};
 
 /// Alerts posted.
 const N: usize = 16;
@@ -119,27 +119,10 @@ impl Observer {
     }
 }
 
-/// A founder and members who joined with tickets, all connected.
-fn network(tmp: &tempfile::TempDir, n: usize) -> TestResult<Vec<Node>> {
-    let founder = Node::init(&tmp.path().join("node0"))?;
-    let mut nodes = vec![founder];
-    for i in 1..n {
-        let ticket = nodes[0].invite()?;
-        let node = Node::join(&tmp.path().join(format!("node{i}")), &ticket)?;
-        let author = node.author()?;
-        wait_for(WAIT, "the join to reach the founder", || {
-            let (_, v) = nodes[0].get("/v1/members").ok()?;
-            v["members"].as_array()?.iter().any(|m| m["key"] == author.as_str()).then_some(())
-        })?;
-        nodes.push(node);
-    }
-    Ok(nodes)
-}
-
 #[test]
 fn a_passive_observer_does_not_see_alerts_first_from_their_origin() -> TestResult {
     let tmp = tempfile::tempdir()?;
-    let nodes = network(&tmp, NODES)?;
+    let nodes = join_hood(tmp.path(), NODES)?;
     let result = (|| {
         // Every node knows every other (joins spread) before posting.
         for (i, n) in nodes.iter().enumerate() {

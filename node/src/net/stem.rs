@@ -358,7 +358,12 @@ mod tests {
     #[test]
     fn a_looped_relayed_frame_is_fluffed_but_a_looped_own_frame_is_not() {
         let ps = peers(3);
+        // A relayer for the epoch: a fluffer (FLUFF_PERCENT of random
+        // seeds) would publish the relayed frame at once, not hold it.
         let mut r = relay_with(&ps);
+        while r.stem.is_fluffing() {
+            r = relay_with(&ps);
+        }
         let (own, relayed) = (b"own".to_vec(), b"relayed".to_vec());
         r.own(own.clone());
         r.received(ps[0], relayed.clone());

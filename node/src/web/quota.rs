@@ -44,3 +44,34 @@ pub(super) async fn quota(State(web): State<Arc<WebState>>) -> Response {
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::message::Payload;
+    use crate::core::testkit::HoodFixture;
+    use crate::core::verdict::Verdict;
+
+    #[test]
+    fn frees_at_the_next_hour_or_the_next_day() -> Result<(), Box<dyn std::error::Error>> {
+        let hood = HoodFixture::with_rules(1, |c| {
+            c.quotas.per_hour = 2;
+            c.quotas.per_day = 3;
+        })?;
+        let me = &hood.founders[0];
+        let mut ledger = Ledger::new(hood.charter.clone());
+        let day = 20_000 * DAY;
+        let t0 = day + 10 * HOUR + 5;
+        assert_eq!(frees_at(&ledger, &me.public(), t0), t0, "nothing posted: now");
+        for (i, t) in [t0, t0 + 1].into_iter().enumerate() {
+            let env = Payload::Alert(hood.alert(t, &format!("alert {i}"))).seal(me);
+            assert_eq!(ledger.ingest(&env.to_bytes(), t).verdict, Verdict::Accept);
+        }
+        assert_eq!(frees_at(&ledger, &me.public(), t0 + 2), day + 11 * HOUR, "the hour is full");
+        let t1 = day + 11 * HOUR + 3;
+        let env = Payload::Alert(hood.alert(t1, "alert 2")).seal(me);
+        assert_eq!(ledger.ingest(&env.to_bytes(), t1).verdict, Verdict::Accept);
+        assert_eq!(frees_at(&ledger, &me.public(), t1 + 1), day + DAY, "the day is full");
+        Ok(())
+    }
+}

@@ -24,6 +24,8 @@ mod assets;
 mod pairing;
 mod qr;
 mod quota;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::net::SocketAddr;

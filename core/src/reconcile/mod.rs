@@ -55,9 +55,11 @@
 //! # Layout
 //! - [`item`]: items, bounds, incremental fingerprints.
 //! - [`set`]: the [`ItemSet`] view of the local set and an in-memory one.
+//! - [`index`]: the node's live set ([`ItemIndex`]), kept with the ledger.
 //! - [`session`]: the state machine ([`Reconciler`]).
 //! - [`wire`]: domain messages and checked protobuf conversions.
 
+pub mod index;
 pub mod item;
 pub mod session;
 pub mod set;
@@ -66,6 +68,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use index::ItemIndex;
 pub use item::{Bound, Fingerprint, Item};
 pub use session::{Reconciler, Role, Step};
 pub use set::{ItemSet, MemSet, StoreError};

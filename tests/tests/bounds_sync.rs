@@ -236,9 +236,9 @@ struct JunkBehaviour {
 }
 
 /// Ranges the junk server answers the node's opening fingerprint with, each
-/// listing [`JUNK_IDS_PER_RANGE`] made-up ids: 512 ids to fetch, two full
-/// fetch pages.
-const JUNK_RANGES: u64 = 32;
+/// listing [`JUNK_IDS_PER_RANGE`] made-up ids: 1,024 ids to fetch, four
+/// full fetch pages.
+const JUNK_RANGES: u64 = 64;
 /// Ids per listed range (the protocol's most).
 const JUNK_IDS_PER_RANGE: u64 = 16;
 
@@ -358,7 +358,8 @@ fn a_peer_serving_junk_pages_is_banned_at_the_first() -> TestResult {
         eprintln!("junk pages served {served}, sync envelopes rejected {rejected}");
         assert!(rejected >= 1.0, "positive control: the junk reached the ledger");
         assert!(rejected <= 2.0, "verification stops at the first junk envelope ({rejected} rejected)");
-        assert!(served <= 1, "no further pages were asked for ({served}; two were due)");
+        // One page verified, the next one asked while it was (pipelining).
+        assert!(served <= 2, "no further pages were asked for ({served} of 4)");
         assert!(!a.stats(|s| s.connected), "the peer was disconnected");
         Ok(())
     };

@@ -60,6 +60,10 @@ pub const MAX_WANTED: usize = 65_536;
 /// struck. An honest peer leaves out only what it deleted between the round
 /// and the fetch (a superseded vote, retention): a handful.
 pub const MAX_UNSERVED_PER_SESSION: u32 = 32;
+/// Fetched pages per peer that may wait for the replica while the next one
+/// is asked: one, so the network round trip overlaps verification. More
+/// would only queue on the replica thread (a page is up to 4 MiB).
+pub const MAX_PAGES_INGESTING: usize = 1;
 /// An answering session idle this long is dropped (the initiator's own
 /// requests time out at [`REQUEST_TIMEOUT`]).
 pub const INBOUND_IDLE_SECS: u64 = 30;
@@ -133,14 +137,15 @@ struct Inbound {
 struct Fetches {
     queue: VecDeque<MessageId>,
     in_flight: Option<(OutboundRequestId, Vec<MessageId>)>,
-    /// A page waits for the replica to ingest it.
-    ingesting: bool,
+    /// Pages waiting for the replica to ingest them, at most
+    /// [`MAX_PAGES_INGESTING`] + 1.
+    ingesting: usize,
     unserved: u32,
 }
 
 impl Fetches {
     fn idle(&self) -> bool {
-        self.queue.is_empty() && self.in_flight.is_none() && !self.ingesting
+        self.queue.is_empty() && self.in_flight.is_none() && self.ingesting == 0
     }
 }
 
@@ -310,6 +315,8 @@ impl SyncV2 {
         tracing::debug!(%peer, reason, "sync v2 protocol violation");
         cx.node.metrics.record_sync_refused(reason);
         self.inbound.remove(&peer);
+        // What we meant to fetch from it is found again with another peer.
+        self.drop_fetches(&peer);
         self.fail(&peer, reason, cx);
         if self.strikes.strike(peer, cx.node.now()) {
             out.push(Out::Ban(peer, "reconcile_abuse"));
@@ -371,7 +378,7 @@ impl SyncV2 {
                     return out;
                 }
                 if let Some(f) = self.fetches.get_mut(&peer) {
-                    f.ingesting = false;
+                    f.ingesting = f.ingesting.saturating_sub(1);
                 }
                 self.planner.progressed(&peer, now);
                 self.pump(peer, cx);
@@ -437,7 +444,7 @@ impl SyncV2 {
     /// Sends the next fetch page to `peer` if none is in flight.
     fn pump(&mut self, peer: PeerId, cx: &mut Ctx<'_>) {
         let Some(f) = self.fetches.get_mut(&peer) else { return };
-        if f.in_flight.is_some() || f.ingesting {
+        if f.in_flight.is_some() || f.ingesting > MAX_PAGES_INGESTING {
             return;
         }
         let ids: Vec<MessageId> = f.queue.drain(..f.queue.len().min(MAX_FETCH_IDS)).collect();
@@ -652,7 +659,7 @@ impl SyncV2 {
                 let _ = tx.blocking_send(Done::Fetched { peer, now, ingest });
             };
             if cx.node.try_sync_page(frames, now, done).is_ok() {
-                f.ingesting = true;
+                f.ingesting += 1;
             } else {
                 tracing::debug!(%peer, "fetched page not ingested (replica busy)");
             }

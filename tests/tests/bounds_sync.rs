@@ -16,8 +16,10 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identity};
 use stoop_core::envelope::MAX_ENVELOPE_BYTES;
-use stoop_core::ids::MessageId;
-use stoop_core::reconcile::{Bound, FetchRequest, Range, RangeBody, ReconcileRequest, ReconcileResponse};
+use stoop_core::ids::{HoodId, MessageId};
+use stoop_core::reconcile::{
+    Bound, FetchRequest, Fingerprint, Range, RangeBody, ReconcileRequest, ReconcileResponse, SessionId,
+};
 use stoop_node::net::codec::{
     FETCH_PROTOCOL, FetchCodec, RECONCILE_PROTOCOL, ReconcileCodec, SYNC_PROTOCOL, SyncCodec,
 };
@@ -31,6 +33,12 @@ const MAX_NODE_RSS: u64 = 200 * 1024 * 1024;
 /// What the attacker does.
 enum Cmd {
     Dial(Multiaddr),
+    /// `count` sync v2 session openings, each after the previous answer.
+    Open {
+        node: PeerId,
+        hood: HoodId,
+        count: u32,
+    },
     /// `requests` sync requests, each wanting `id` `copies` times: all at
     /// once, or each after the previous one's answer.
     Want {
@@ -105,6 +113,7 @@ async fn run(
             cmd = rx.recv() => match cmd {
                 None => return,
                 Some(Cmd::Dial(addr)) => { let _ = swarm.dial(addr); }
+                Some(Cmd::Open { .. }) => {}
                 Some(Cmd::Want { node, hood, id, copies, requests, at_once }) => {
                     let want = vec![id; copies];
                     let req = pb::SyncRequest { hood, since: 0, cursor: Vec::new(), limit: 256, want };
@@ -242,10 +251,10 @@ const JUNK_RANGES: u64 = 64;
 /// Ids per listed range (the protocol's most).
 const JUNK_IDS_PER_RANGE: u64 = 16;
 
-/// The sync v2 attack peer: it answers the node's reconciliation by listing
-/// hundreds of made-up ids, and every fetch with a full page of junk
-/// envelopes.
-fn junk_server(network_key: [u8; 32]) -> TestResult<Attacker> {
+/// The sync v2 attack peer. With `junk`, it answers the node's
+/// reconciliation by listing hundreds of made-up ids, and every fetch with
+/// a full page of junk envelopes; without, it has nothing to say.
+fn junk_server(network_key: [u8; 32], junk: bool) -> TestResult<Attacker> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let key = identity::Keypair::generate_ed25519();
     let swarm = {
@@ -264,21 +273,44 @@ fn junk_server(network_key: [u8; 32]) -> TestResult<Attacker> {
     };
     let (tx, rx) = mpsc::channel(16);
     let stats = Arc::new(Mutex::new(Stats::default()));
-    runtime.spawn(serve_junk(swarm, rx, stats.clone()));
+    runtime.spawn(serve_junk(swarm, rx, stats.clone(), junk));
     Ok(Attacker { tx, stats, _runtime: runtime })
 }
 
-async fn serve_junk(mut swarm: Swarm<JunkBehaviour>, mut rx: mpsc::Receiver<Cmd>, stats: Arc<Mutex<Stats>>) {
+async fn serve_junk(
+    mut swarm: Swarm<JunkBehaviour>,
+    mut rx: mpsc::Receiver<Cmd>,
+    stats: Arc<Mutex<Stats>>,
+    junk: bool,
+) {
     let update = |f: &dyn Fn(&mut Stats)| {
         if let Ok(mut s) = stats.lock() {
             f(&mut s);
         }
     };
     let fake = |n: u64| MessageId::from_bytes(sha2_like(n));
+    // Session openings still to send: (node, hood, left, sent so far).
+    let mut opening: Option<(PeerId, HoodId, u32, u32)> = None;
+    let open = |swarm: &mut Swarm<JunkBehaviour>, opening: &mut Option<(PeerId, HoodId, u32, u32)>| {
+        if let Some((node, hood, left, n)) = opening.as_mut()
+            && *left > 0
+        {
+            *left -= 1;
+            *n += 1;
+            let Ok(session) = SessionId::new(&n.to_le_bytes()) else { return };
+            let ranges = vec![Range { upper: Bound::End, body: RangeBody::Fingerprint(Fingerprint([7; 16])) }];
+            let req = ReconcileRequest { hood: *hood, session, ranges };
+            swarm.behaviour_mut().reconcile.send_request(node, req.encode());
+        }
+    };
     loop {
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 Some(Cmd::Dial(addr)) => { let _ = swarm.dial(addr); }
+                Some(Cmd::Open { node, hood, count }) => {
+                    opening = Some((node, hood, count, 0));
+                    open(&mut swarm, &mut opening);
+                }
                 Some(Cmd::Want { .. }) => {}
                 None => return,
             },
@@ -291,7 +323,7 @@ async fn serve_junk(mut swarm: Swarm<JunkBehaviour>, mut rx: mpsc::Receiver<Cmd>
                     let Ok(req) = ReconcileRequest::decode(&request) else { continue };
                     // The opening fingerprint gets the id lists; the node's
                     // diffs after it get "nothing left to say".
-                    let opening = matches!(req.ranges.as_slice(), [Range { body: RangeBody::Fingerprint(_), .. }]);
+                    let opening = junk && matches!(req.ranges.as_slice(), [Range { body: RangeBody::Fingerprint(_), .. }]);
                     let ranges = if opening {
                         (0..JUNK_RANGES).map(|r| Range {
                             upper: if r + 1 == JUNK_RANGES { Bound::End } else {
@@ -304,6 +336,17 @@ async fn serve_junk(mut swarm: Swarm<JunkBehaviour>, mut rx: mpsc::Receiver<Cmd>
                     };
                     let resp = ReconcileResponse { session: req.session, ranges };
                     let _ = swarm.behaviour_mut().reconcile.send_response(channel, resp.encode());
+                }
+                SwarmEvent::Behaviour(JunkBehaviourEvent::Reconcile(request_response::Event::Message {
+                    message: request_response::Message::Response { response, .. }, ..
+                })) => {
+                    let ok = ReconcileResponse::decode(&response).is_ok();
+                    update(&|s| if ok { s.responses += 1 } else { s.failures += 1 });
+                    open(&mut swarm, &mut opening);
+                }
+                SwarmEvent::Behaviour(JunkBehaviourEvent::Reconcile(request_response::Event::OutboundFailure { .. })) => {
+                    update(&|s| s.failures += 1);
+                    open(&mut swarm, &mut opening);
                 }
                 SwarmEvent::Behaviour(JunkBehaviourEvent::Fetch(request_response::Event::Message {
                     message: request_response::Message::Request { request, channel, .. }, ..
@@ -343,7 +386,7 @@ fn a_peer_serving_junk_pages_is_banned_at_the_first() -> TestResult {
     let dir = tempfile::tempdir()?;
     let node = Node::init(dir.path())?;
     let attack = || -> TestResult {
-        let a = junk_server(node.network_key()?)?;
+        let a = junk_server(node.network_key()?, true)?;
         a.send(Cmd::Dial(node.dial_addr()?.parse()?))?;
         wait_for(WAIT, "the node to fetch from the attacker", || a.stats(|s| s.served >= 1).then_some(()))?;
         wait_for(Duration::from_secs(20), "the ban for an invalid sync envelope", || {
@@ -361,6 +404,36 @@ fn a_peer_serving_junk_pages_is_banned_at_the_first() -> TestResult {
         // One page verified, the next one asked while it was (pipelining).
         assert!(served <= 2, "no further pages were asked for ({served} of 4)");
         assert!(!a.stats(|s| s.connected), "the peer was disconnected");
+        Ok(())
+    };
+    let result = attack();
+    with_logs(&[node], result)
+}
+
+/// A member that opens session after session is answered up to its
+/// reconcile budget (512 requests per 10 minutes), then refused.
+#[test]
+fn reconcile_requests_past_the_peer_budget_are_refused() -> TestResult {
+    const OPENINGS: u32 = 600;
+    let dir = tempfile::tempdir()?;
+    let node = Node::init(dir.path())?;
+    let attack = || -> TestResult {
+        let a = junk_server(node.network_key()?, false)?;
+        let node_id: PeerId = node.peer_id()?.parse()?;
+        a.send(Cmd::Dial(node.dial_addr()?.parse()?))?;
+        wait_for(WAIT, "the attacker's connection", || a.stats(|s| s.connected).then_some(()))?;
+        let hood = HoodId::from_slice(&hood_bytes(&node)?)?;
+        a.send(Cmd::Open { node: node_id, hood, count: OPENINGS })?;
+        wait_for(Duration::from_secs(120), "every opening answered or refused", || {
+            a.stats(|s| s.responses + s.failures >= OPENINGS as usize).then_some(())
+        })?;
+        let (ok, failed) = a.stats(|s| (s.responses, s.failures));
+        let refused = node.metric("stoop_sync_refused_total", &[("reason", "reconcile_rate")])?;
+        eprintln!("{OPENINGS} openings: {ok} answered, {failed} refused (node counted {refused})");
+        assert!(ok >= 500, "positive control: a member's sessions are answered ({ok})");
+        // The budget refills one request every ~1.2 s while the test runs.
+        assert!(ok <= 512 + 4, "at most the budget is answered ({ok})");
+        assert!(failed >= 80 && refused >= 80.0, "the rest is refused ({failed}, node {refused})");
         Ok(())
     };
     let result = attack();

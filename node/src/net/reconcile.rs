@@ -323,6 +323,15 @@ impl SyncV2 {
         }
     }
 
+    /// A request past the peer's budget: refused, and a strike (an honest
+    /// node asks far less), so a peer that keeps pushing is banned.
+    fn over_budget(&mut self, peer: PeerId, reason: &'static str, cx: &mut Ctx<'_>, out: &mut Vec<Out>) {
+        cx.node.metrics.record_sync_refused(reason);
+        if self.strikes.strike(peer, cx.node.now()) {
+            out.push(Out::Ban(peer, "reconcile_abuse"));
+        }
+    }
+
     /// Handles a result from the replica thread.
     pub fn done(&mut self, done: Done, cx: &mut Ctx<'_>) -> Vec<Out> {
         let mut out = Vec::new();
@@ -522,8 +531,7 @@ impl SyncV2 {
         if self.requests.allows(now_ms, &peer, 1).is_err() {
             // Dropping the channel closes the stream: the peer sees a
             // failure and comes back at its next resync.
-            cx.node.metrics.record_sync_refused("reconcile_rate");
-            return;
+            return self.over_budget(peer, "reconcile_rate", cx, out);
         }
         let request = match ReconcileRequest::decode(bytes) {
             Ok(r) if r.hood == self.hood => r,
@@ -601,8 +609,7 @@ impl SyncV2 {
         let now_ms = self.now_ms();
         let asked = u32::try_from(request.ids.len()).unwrap_or(u32::MAX).max(1);
         if self.requests.allows(now_ms, &peer, 1).is_err() || self.fetch_ids.allows(now_ms, &peer, asked).is_err() {
-            cx.node.metrics.record_sync_refused("fetch_rate");
-            return;
+            return self.over_budget(peer, "fetch_rate", cx, out);
         }
         let tx = self.tx.clone();
         let job = move |rep: &mut Replica| {

@@ -450,7 +450,9 @@ fn figures_wire_bytes_against_missing_envelopes() -> TestResult {
     for missing in [n, 1, 10, 100, 1000] {
         // `a` lacks `missing` items spread over the order and starts the session.
         let stride = n / missing;
-        let a = MemSet::new(envs.iter().enumerate().filter(|(i, _)| *i as u64 % stride != 0).map(|(_, (it, _))| *it));
+        let a = MemSet::new(
+            envs.iter().enumerate().filter(|(i, _)| !(*i as u64).is_multiple_of(stride)).map(|(_, (it, _))| *it),
+        );
         let a = if missing == n { MemSet::new([]) } else { a };
         let r = run(&a, &full)?;
         assert_eq!(r.a_need.len() as u64, missing);

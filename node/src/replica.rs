@@ -8,6 +8,7 @@ use crate::core::envelope::Envelope;
 use crate::core::keys::AuthorKey;
 use crate::core::ledger::{Accepted, Ledger, Outcome};
 use crate::core::message::Payload;
+use crate::core::reconcile::{ItemIndex, MemSet};
 use crate::core::verdict::{IgnoreReason, RejectReason, Verdict};
 use crate::store::{LoadReport, Store, StoreError};
 
@@ -54,6 +55,10 @@ impl PublishError {
 pub struct Replica {
     ledger: Ledger,
     store: Store,
+    /// The held message ids by (sent, id), for sync v2. Exactly the
+    /// messages the ledger holds (not pending, not tombstoned), so it is
+    /// bounded by the ledger's own retention and quotas.
+    items: ItemIndex,
 }
 
 impl Replica {
@@ -68,7 +73,15 @@ impl Replica {
         let charter = store.charter()?.ok_or(StoreError::NoHood)?;
         let mut ledger = Ledger::new(charter);
         let report = store.load_into(&mut ledger)?;
-        Ok((Self { ledger, store }, report))
+        let mut items = ItemIndex::new();
+        // Messages the ledger refused to restore stay in the store but are
+        // not held, so they are not offered to peers.
+        for (sent, id) in store.time_index()? {
+            if ledger.is_seen(&id) {
+                items.insert(sent, id);
+            }
+        }
+        Ok((Self { ledger, store, items }, report))
     }
 
     /// The rules and derived state.
@@ -81,6 +94,27 @@ impl Replica {
         &self.store
     }
 
+    /// The held ids (sync v2's item set).
+    pub fn items(&self) -> &ItemIndex {
+        &self.items
+    }
+
+    /// The item set as sessions read it, and the store to serve fetches.
+    pub fn item_set(&mut self) -> (&MemSet, &Store) {
+        (self.items.snapshot(), &self.store)
+    }
+
+    /// Keeps the item set in step with what an ingest accepted: each
+    /// accepted message is in, what it replaced is out.
+    fn track(&mut self, outcome: &Outcome) {
+        for a in &outcome.accepted {
+            self.items.insert(a.payload.sent(), a.envelope.id());
+            for old in &a.superseded {
+                self.items.remove(old);
+            }
+        }
+    }
+
     /// Validates a frame from the network and persists what it accepts
     /// (without flushing: gossip is re-fetchable, sled flushes on a timer).
     /// The ledger commits a message only once its store write succeeded: a
@@ -88,14 +122,18 @@ impl Replica {
     /// new, so the same frame is accepted when it comes again.
     pub fn ingest(&mut self, bytes: &[u8], now: u64) -> Outcome {
         let store = &self.store;
-        self.ledger.ingest_with(bytes, now, &mut |a| persist(store, a, false).is_ok())
+        let outcome = self.ledger.ingest_with(bytes, now, &mut |a| persist(store, a, false).is_ok());
+        self.track(&outcome);
+        outcome
     }
 
     /// Like [`Replica::ingest`], but flushed inside the persist step: a frame
     /// this node was handed locally is accepted only once it is durable.
     pub fn ingest_durable(&mut self, bytes: &[u8], now: u64) -> Outcome {
         let store = &self.store;
-        self.ledger.ingest_with(bytes, now, &mut |a| persist(store, a, true).is_ok())
+        let outcome = self.ledger.ingest_with(bytes, now, &mut |a| persist(store, a, true).is_ok());
+        self.track(&outcome);
+        outcome
     }
 
     /// Ingests a batch of frames (e.g. a sync page) in order, each like
@@ -132,6 +170,7 @@ impl Replica {
                 false
             }
         });
+        self.track(&outcome);
         match outcome.verdict {
             Verdict::Accept => Ok(env),
             Verdict::Ignore(IgnoreReason::StoreUnavailable) => match failure {
@@ -147,6 +186,14 @@ impl Replica {
     /// tombstones), and trims in-memory windows. Returns alerts deleted.
     pub fn collect_garbage(&mut self, now: u64) -> Result<usize, StoreError> {
         let garbage = self.ledger.collect_garbage(now);
+        // Tombstoned alerts leave the set too: a peer that still holds one
+        // (its retention ran a little later) offers it, and fetching it
+        // costs one `duplicate`; counting tombstones as items instead would
+        // make a node that never saw them ask for them every round, and
+        // nobody serves them.
+        for id in garbage.alerts.iter().map(|(id, _)| id).chain(&garbage.messages).chain(&garbage.invites) {
+            self.items.remove(id);
+        }
         self.store.remove_garbage(&garbage)?;
         Ok(garbage.alerts.len())
     }

@@ -19,8 +19,8 @@ pub const FINGERPRINT_LEN: usize = 16;
 /// message id or a signature input.
 const FINGERPRINT_TAG: &[u8] = b"stoop.v1/reconcile-fingerprint\0";
 
-/// One element of the reconciled set: a stored message of any kind, or a
-/// tombstoned alert id, keyed by its signed time.
+/// One element of the reconciled set: a stored message of any kind, keyed
+/// by its signed time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Item {
     /// The message's signed `sent` time (first sort key).

@@ -42,22 +42,24 @@
 //! # What is in the set
 //! Every stored, validated message of the hood: alerts (with updates and
 //! cancels), votes, reports, reactions, invites, joins, revocations and
-//! roster changes; not pending messages (they may never validate). A
-//! tombstoned alert id stays an item, with the alert's `sent`, until the
-//! tombstone is forgotten: a peer that still holds the alert and a peer
-//! that holds the tombstone then agree, and nobody fetches it back. A peer
-//! that has neither will `need` it; a fetch answers only stored envelopes,
-//! so the id is simply not served, and a copy from elsewhere is refused by
-//! the ledger as `expired`. Children of a deleted alert are forgotten, so
-//! two peers whose garbage collection ran at different times differ by them
-//! for at most one collection period; fetching them yields `expired`.
+//! roster changes; not pending messages (they may never validate), not
+//! replaced ones, and not tombstoned ids. Tombstones stay out because a
+//! node that never saw a deleted alert would otherwise need it in every
+//! session while nobody serves it; a tombstoned id that a peer (whose
+//! retention ran a little later) still offers is fetched once and refused
+//! by the ledger as `duplicate` (later `expired`), so it never comes back.
+//! Children of a deleted alert are forgotten the same way. Two peers whose
+//! retention ran at different times thus differ for at most one
+//! collection period.
 //!
 //! # Layout
 //! - [`item`]: items, bounds, incremental fingerprints.
 //! - [`set`]: the [`ItemSet`] view of the local set and an in-memory one.
+//! - [`index`]: the node's live set ([`ItemIndex`]), kept with the ledger.
 //! - [`session`]: the state machine ([`Reconciler`]).
 //! - [`wire`]: domain messages and checked protobuf conversions.
 
+pub mod index;
 pub mod item;
 pub mod session;
 pub mod set;
@@ -66,6 +68,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use index::ItemIndex;
 pub use item::{Bound, Fingerprint, Item};
 pub use session::{Reconciler, Role, Step};
 pub use set::{ItemSet, MemSet, StoreError};

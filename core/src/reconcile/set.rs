@@ -1,15 +1,13 @@
 //! The ordered view of the local set that the reconciler reads.
 //!
 //! [`MemSet`] is a sorted `Vec` with prefix sums: every query is a binary
-//! search. The node will implement [`ItemSet`] over sled: a tree per hood
-//! keyed by `sent` (8 bytes big-endian) || id, so key order is item order
-//! and a bound is a key prefix; `count` and `fingerprint` come from cached
-//! bucket accumulators (e.g. one per 256 consecutive keys, or per hour of
-//! `sent`, updated on insert and delete since [`Accumulator`] subtracts)
-//! plus a scan of the two partial buckets at the ends; `items` and `split`
-//! are range scans. A session should read one snapshot; if the set changes
-//! mid-session the result is still safe (every fetched envelope is
-//! validated) but may miss or repeat an id until the next session.
+//! search. The node keeps its live set in an [`ItemIndex`](super::ItemIndex)
+//! and reads a [`MemSet`] snapshot of it per round. A sled-backed
+//! implementation would key a tree by `sent` (8 bytes big-endian) || id and
+//! keep bucket accumulators; not needed while the set fits in memory next
+//! to the ledger. If the set changes between the rounds of a session the
+//! result is still safe (every fetched envelope is validated) but may miss
+//! or repeat an id until the next session.
 
 use super::item::{Accumulator, Bound, Fingerprint, Item};
 

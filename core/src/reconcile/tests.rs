@@ -420,3 +420,66 @@ fn wire_fields_are_checked() {
     assert!(ReconcileRequest::try_from(req(vec![range(vec![], skip)])).is_ok());
     assert_eq!(ReconcileError::TooManyRounds.code(), "too_many_rounds");
 }
+
+/// Framing of one sync v2 message: its varint length prefix, at most 3
+/// bytes below 2 MiB (counted as 3, an upper bound).
+const FRAME_PREFIX_MAX: usize = 3;
+
+/// Bytes on the wire (reconcile rounds, fetch requests and responses, all
+/// framed) against the bytes of the envelopes that were missing, for a
+/// fresh node and for nodes missing d of 10,000 real signed alerts
+/// (docs/BENCHMARKS.md). Run with `--nocapture` for the figures.
+#[test]
+fn figures_wire_bytes_against_missing_envelopes() -> TestResult {
+    use crate::message::Payload;
+    use crate::testkit::HoodFixture;
+    let f = HoodFixture::new(1, 1)?;
+    let hood = f.hood();
+    let n = 10_000u64;
+    let envs: Vec<(Item, Vec<u8>)> = (0..n)
+        .map(|i| {
+            let sent = 1_800_000_000 + i * 30;
+            let env = Payload::Alert(f.alert(sent, &format!("Tree down on Elm, report {i}"))).seal(&f.founders[0]);
+            (Item::new(sent, env.id()), env.to_bytes())
+        })
+        .collect();
+    let by_id: std::collections::HashMap<MessageId, &Vec<u8>> = envs.iter().map(|(it, b)| (it.id, b)).collect();
+    let full = MemSet::new(envs.iter().map(|(it, _)| *it));
+    let mean = envs.iter().map(|(_, b)| b.len()).sum::<usize>() / envs.len();
+    println!("{n} alerts, mean envelope {mean} bytes");
+    for missing in [n, 1, 10, 100, 1000] {
+        // `a` lacks `missing` items spread over the order and starts the session.
+        let stride = n / missing;
+        let a = MemSet::new(
+            envs.iter().enumerate().filter(|(i, _)| !(*i as u64).is_multiple_of(stride)).map(|(_, (it, _))| *it),
+        );
+        let a = if missing == n { MemSet::new([]) } else { a };
+        let r = run(&a, &full)?;
+        assert_eq!(r.a_need.len() as u64, missing);
+        let reconcile = r.bytes + 2 * r.round_trips as usize * FRAME_PREFIX_MAX;
+        let need: Vec<MessageId> = r.a_need.iter().copied().collect();
+        let mut fetch = 0;
+        let mut payload = 0;
+        for page in FetchRequest::pages(hood, &need) {
+            let envelopes: Vec<Vec<u8>> =
+                page.ids.iter().filter_map(|id| by_id.get(id).map(|b| (*b).clone())).collect();
+            payload += envelopes.iter().map(Vec::len).sum::<usize>();
+            fetch += page.encode().len() + FetchResponse { envelopes }.encode().len() + 2 * FRAME_PREFIX_MAX;
+        }
+        let wire = reconcile + fetch;
+        println!(
+            "missing {missing}: wire {wire} B (reconcile {reconcile} B in {} round trips, fetch {fetch} B) for {payload} B \
+             of envelopes: ratio {:.3}, overhead {} B per missing envelope",
+            r.round_trips,
+            wire as f64 / payload as f64,
+            (wire - payload) / missing as usize
+        );
+        // The rounds within their documented bound; a fetch costs each
+        // missing id its 34 bytes in the request and 4 bytes of framing
+        // around its envelope, plus a header per page.
+        assert!(r.bytes <= byte_bound(n as usize, missing as usize), "reconcile over its bound");
+        let pages = need.len().div_ceil(MAX_FETCH_IDS);
+        assert!(fetch <= payload + need.len() * 38 + pages * 64, "fetch overhead over its bound");
+    }
+    Ok(())
+}

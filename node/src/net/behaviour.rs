@@ -12,7 +12,7 @@ use libp2p::{
 };
 use sha2::{Digest, Sha256};
 
-use super::codec::{SYNC_PROTOCOL, SyncCodec};
+use super::codec::{FETCH_PROTOCOL, FetchCodec, RECONCILE_PROTOCOL, ReconcileCodec, SYNC_PROTOCOL, SyncCodec};
 use crate::core::envelope::MAX_ENVELOPE_BYTES;
 use crate::core::ids::HoodId;
 use crate::core::ip_limits;
@@ -241,8 +241,12 @@ pub struct Behaviour {
     pub dcutr: dcutr::Behaviour,
     /// Port mapping on the home router.
     pub upnp: Toggle<upnp::tokio::Behaviour>,
-    /// History catch-up.
+    /// History catch-up, v1 (served to older nodes, no longer asked).
     pub sync: request_response::Behaviour<SyncCodec>,
+    /// Sync v2 reconciliation rounds (`net::reconcile`).
+    pub reconcile: request_response::Behaviour<ReconcileCodec>,
+    /// Sync v2 fetch by id.
+    pub fetch: request_response::Behaviour<FetchCodec>,
     /// Stem hops of own messages (origin hiding, see `net::stem`).
     pub stem: request_response::Behaviour<super::stem::StemCodec>,
 }
@@ -298,6 +302,8 @@ impl Behaviour {
                     .with_request_timeout(SYNC_REQUEST_TIMEOUT)
                     .with_max_concurrent_streams(MAX_SYNC_STREAMS_PER_CONNECTION),
             ),
+            reconcile: super::reconcile::behaviour(RECONCILE_PROTOCOL),
+            fetch: super::reconcile::behaviour(FETCH_PROTOCOL),
             stem: super::stem::behaviour(),
         })
     }

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{self, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns};
 use stoop_proto::v1 as pb;
@@ -25,15 +25,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD};
 use super::peer_limits::PeerLimits;
+use super::reconcile::{Ctx, Out, SyncV2};
 use super::stem::{StemOut, StemRelay};
 use crate::core::bans::{BAN_SECS, Bans};
 use crate::core::ledger::{Accepted, Outcome};
 use crate::core::redial::Redial;
 use crate::core::strikes::PeerStrikes;
-use crate::core::sync::{PAGE_LIMIT, PageRequest, PageResponse, SessionEnd, SyncPlanner, relay_after_sync};
+use crate::core::sync::relay_after_sync;
 use crate::core::verdict::{IgnoreReason, RejectReason, Verdict};
 use crate::service::network::Network;
-use crate::service::worker::PageIngest;
 use crate::service::{Node, WORK_QUEUE_CAPACITY};
 
 pub use crate::service::network::{NetError, PeerInfo};
@@ -66,8 +66,6 @@ enum Finished {
     Gossip { message_id: gossipsub::MessageId, source: PeerId, now: u64, outcome: Outcome, stemmed: bool },
     /// A stem frame's verdict.
     Stem { peer: PeerId, frame: Vec<u8>, now: u64, outcome: Outcome },
-    /// A sync page was ingested.
-    Page { peer: PeerId, now: u64, page: PageResponse, ingest: PageIngest },
     /// The answer to a peer's sync request.
     Served { peer: PeerId, channel: ResponseChannel<pb::SyncResponse>, response: pb::SyncResponse },
 }
@@ -167,11 +165,9 @@ pub struct EventLoop {
     /// The swarm's listen addresses, for whoever publishes them.
     listen_addrs: watch::Sender<Vec<Multiaddr>>,
     topic: IdentTopic,
-    resync_secs: u64,
-    planner: SyncPlanner<PeerId>,
+    /// Sync v2: reconcile sessions and fetches (`net::reconcile`).
+    v2: SyncV2,
     peers: BTreeMap<PeerId, PeerInfo>,
-    /// In-flight sync requests; bounded by one per peer (the planner's rule).
-    pending_sync: BTreeMap<OutboundRequestId, PeerId>,
     /// Bounded by PUBLISH_RETRY_CAPACITY.
     unsent: std::collections::VecDeque<(Vec<u8>, u64)>,
     /// Bounded by the connected peers (forgotten on disconnect).
@@ -199,6 +195,7 @@ impl EventLoop {
         let (tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let (finished_tx, finished) = mpsc::channel(RESULT_CHANNEL_CAPACITY);
         let peer_id = *swarm.local_peer_id();
+        let v2 = SyncV2::new(node.hood(), resync_secs);
         let this = Self {
             swarm,
             commands,
@@ -207,11 +204,8 @@ impl EventLoop {
             finished,
             listen_addrs: watch::Sender::new(Vec::new()),
             topic,
-            resync_secs,
-            // Replaced in `run` once the last sync time is read.
-            planner: SyncPlanner::resuming(None).with_resync_interval(resync_secs),
+            v2,
             peers: BTreeMap::new(),
-            pending_sync: BTreeMap::new(),
             unsent: std::collections::VecDeque::new(),
             strikes: PeerStrikes::new(),
             bans: Bans::new(),
@@ -256,7 +250,6 @@ impl EventLoop {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut retry = tokio::time::interval(Duration::from_secs(1));
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.planner = SyncPlanner::resuming(self.node.last_sync().await).with_resync_interval(self.resync_secs);
         self.dial_bootstrap();
         loop {
             tokio::select! {
@@ -269,6 +262,10 @@ impl EventLoop {
                     None => break,
                 },
                 Some(done) = self.finished.recv() => self.finished(done),
+                Some(done) = self.v2.next() => {
+                    let out = self.v2.done(done, &mut Ctx { swarm: &mut self.swarm, node: &self.node });
+                    self.v2_out(out);
+                }
                 _ = tick.tick() => self.tick(),
                 _ = retry.tick(), if !self.unsent.is_empty() => self.retry_unsent(),
                 _ = tokio::time::sleep(self.stem.next_wake()) => {
@@ -432,9 +429,7 @@ impl EventLoop {
 
     fn tick(&mut self) {
         let now = self.node.now();
-        for (peer, req) in self.planner.tick(now) {
-            self.send_sync(peer, req);
-        }
+        self.v2.tick(&mut Ctx { swarm: &mut self.swarm, node: &self.node });
         // gossipsub also penalizes on its own (e.g. non-anonymous frames).
         let connected: Vec<PeerId> = self.peers.keys().copied().collect();
         for peer in connected {
@@ -484,29 +479,14 @@ impl EventLoop {
         self.swarm.behaviour_mut().blocked.block_peer(peer);
     }
 
-    /// Starts a session a peer asked for (by connecting, or by gossip that
-    /// points at missing history), within its [`SYNC_SESSION_QUOTA`](super::peer_limits::SYNC_SESSION_QUOTA).
-    fn start_session(&mut self, peer: PeerId, req: PageRequest) {
-        if !self.limits.session(&peer) {
-            tracing::debug!(%peer, "sync session not started: over the peer's session budget");
-            // Clears the session; the periodic re-sync comes back to it.
-            self.planner.failed(&peer);
-            self.node.metrics.sync_sessions.get_or_create(&end_label("over_session_budget")).inc();
-            return;
+    /// Carries out what sync v2 asked for.
+    fn v2_out(&mut self, out: Vec<Out>) {
+        for o in out {
+            match o {
+                Out::Relay(accepted, now) => self.relay_fresh(accepted.iter(), now),
+                Out::Ban(peer, reason) => self.ban(peer, reason),
+            }
         }
-        self.send_sync(peer, req);
-    }
-
-    fn send_sync(&mut self, peer: PeerId, req: PageRequest) {
-        let request = pb::SyncRequest {
-            hood: self.node.hood().as_bytes().to_vec(),
-            since: req.since,
-            cursor: req.cursor,
-            limit: req.limit,
-            want: Vec::new(),
-        };
-        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        self.pending_sync.insert(id, peer);
     }
 
     fn event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -527,16 +507,14 @@ impl EventLoop {
                 entry.connections = num_established.get();
                 if num_established.get() == 1 {
                     tracing::info!(%peer_id, "peer connected");
-                    if let Some(req) = self.planner.connected(peer_id, self.node.now()) {
-                        self.start_session(peer_id, req);
-                    }
+                    self.v2.connected(peer_id, &mut Ctx { swarm: &mut self.swarm, node: &self.node });
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
                 if num_established == 0 {
                     tracing::info!(%peer_id, "peer disconnected");
                     self.peers.remove(&peer_id);
-                    self.planner.disconnected(&peer_id);
+                    self.v2.disconnected(&peer_id);
                     self.strikes.forget(&peer_id);
                     self.limits.forget(&peer_id);
                 } else if let Some(p) = self.peers.get_mut(&peer_id) {
@@ -587,22 +565,17 @@ impl EventLoop {
                             tracing::debug!(%peer, "sync request not served: {e}");
                         }
                     }
-                    request_response::Message::Response { request_id, response } => {
-                        self.pending_sync.remove(&request_id);
-                        self.sync_page(peer, response);
-                    }
+                    // This node asks by sync v2 only.
+                    request_response::Message::Response { .. } => {}
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            })) => {
-                self.pending_sync.remove(&request_id);
-                tracing::debug!(%peer, %error, "sync request failed");
-                self.planner.failed(&peer);
-                self.node.metrics.sync_sessions.get_or_create(&end_label("failed")).inc();
+            SwarmEvent::Behaviour(BehaviourEvent::Reconcile(ev)) => {
+                let out = self.v2.reconcile_event(ev, &mut Ctx { swarm: &mut self.swarm, node: &self.node });
+                self.v2_out(out);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Fetch(ev)) => {
+                let out = self.v2.fetch_event(ev, &mut Ctx { swarm: &mut self.swarm, node: &self.node });
+                self.v2_out(out);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }))
                 if topic == self.topic.hash() =>
@@ -669,13 +642,10 @@ impl EventLoop {
                 // ignored (so not forwarded) when they arrived.
                 let own = outcome.id;
                 self.relay_fresh(outcome.accepted.iter().filter(|a| Some(a.envelope.id()) != own), now);
-                if let Verdict::Reject(RejectReason::NotMember | RejectReason::InviterNotMember) = outcome.verdict
-                    && let Some(req) = self.planner.gap(&source, now)
-                {
+                if let Verdict::Reject(RejectReason::NotMember | RejectReason::InviterNotMember) = outcome.verdict {
                     // Likely a join we missed rather than an outsider: ask
                     // the forwarder for the history now.
-                    tracing::debug!(peer = %source, "unknown author; syncing now");
-                    self.start_session(source, req);
+                    self.v2.gap(source, &mut Ctx { swarm: &mut self.swarm, node: &self.node });
                 }
                 // A node on a stem path stored the message before its
                 // gossip copy came: forward that copy (the ledger calls it a
@@ -685,17 +655,6 @@ impl EventLoop {
                     v => v,
                 };
                 self.judge(&message_id, source, &verdict, now);
-            }
-            Finished::Page { peer, now, page, ingest } => {
-                self.relay_fresh(ingest.accepted.iter(), now);
-                if let Some(code) = ingest.invalid {
-                    tracing::warn!(%peer, reason = code, "sync peer served a broken envelope; session ended");
-                    self.planner.failed(&peer);
-                    self.node.metrics.sync_sessions.get_or_create(&end_label("invalid_envelope")).inc();
-                    self.ban(peer, "invalid_sync_envelope");
-                    return;
-                }
-                self.page_done(peer, &page, now);
             }
             Finished::Served { peer, channel, response } => {
                 if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
@@ -729,61 +688,4 @@ impl EventLoop {
     fn report(&mut self, message_id: &gossipsub::MessageId, source: &PeerId, acceptance: MessageAcceptance) {
         self.swarm.behaviour_mut().gossipsub.report_message_validation_result(message_id, source, acceptance);
     }
-
-    fn sync_page(&mut self, peer: PeerId, response: pb::SyncResponse) {
-        let now = self.node.now();
-        // A peer that refuses a request (over its budget for us) closes the
-        // stream, which reads as an empty message. No peer sends that as an
-        // answer (an empty last page says `done`), and taken as a page it
-        // would end the session as complete: fail it, retry at the resync.
-        if response == pb::SyncResponse::default() {
-            tracing::debug!(%peer, "sync request refused by the peer");
-            self.planner.failed(&peer);
-            self.node.metrics.sync_sessions.get_or_create(&end_label("refused")).inc();
-            return;
-        }
-        let page =
-            PageResponse { count: response.envelopes.len(), next_cursor: response.next_cursor, done: response.done };
-        // Validate everything exactly like gossip, but only up to the page
-        // limit: an oversized page ends the session unprocessed.
-        if page.count > PAGE_LIMIT as usize {
-            self.page_done(peer, &page, now);
-            return;
-        }
-        let done = self.finish(move |ingest| Finished::Page { peer, now, page, ingest });
-        if let Err(e) = self.node.try_sync_page(response.envelopes, now, done) {
-            // The session is retried at the next resync.
-            tracing::debug!(%peer, "sync page not ingested: {e}");
-            self.planner.failed(&peer);
-            self.node.metrics.sync_sessions.get_or_create(&end_label("failed")).inc();
-        }
-    }
-
-    /// Moves the peer's sync session on once its page is ingested.
-    fn page_done(&mut self, peer: PeerId, page: &PageResponse, now: u64) {
-        match self.planner.page(&peer, page, now) {
-            Ok(next) => self.send_sync(peer, next),
-            Err(end) => {
-                let label = match end {
-                    SessionEnd::Complete => "complete",
-                    SessionEnd::OversizedPage => "oversized_page",
-                    SessionEnd::Endless => "endless",
-                    SessionEnd::Failed => "failed",
-                };
-                if end == SessionEnd::Complete {
-                    if let Some(t) = self.planner.last_complete() {
-                        self.node.record_last_sync(t);
-                    }
-                } else {
-                    tracing::warn!(%peer, reason = label, "sync session ended early");
-                }
-                self.node.metrics.sync_sessions.get_or_create(&end_label(label)).inc();
-            }
-        }
-    }
-}
-
-/// The `sync_sessions` metric label for how a session ended.
-fn end_label(end: &str) -> Vec<(String, String)> {
-    vec![("end".to_owned(), end.to_owned())]
 }

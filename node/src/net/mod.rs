@@ -7,7 +7,8 @@
 //! - [`dial_budget`]: refuses dials to new peers beyond the outbound budget.
 //! - [`ip_limits`]: per-IP connection caps, reserved slots, stranger eviction.
 //! - [`peer_limits`]: per-peer sync budgets and invalid-frame counts.
-//! - [`codec`]: the sync protocol's size-capped protobuf codec.
+//! - [`codec`]: the sync protocols' size-capped protobuf codecs.
+//! - [`reconcile`]: sync v2 sessions (reconcile rounds, fetches, budgets).
 //! - [`stem`]: the stem protocol that hides who posted (origin hiding).
 //! - [`swarm`]: builds the production swarm.
 //! - [`event_loop`]: the one task that owns the `Swarm`, and the cheap
@@ -19,6 +20,7 @@ pub mod dial_budget;
 pub mod event_loop;
 pub mod ip_limits;
 pub mod peer_limits;
+pub mod reconcile;
 pub mod stem;
 pub mod swarm;
 

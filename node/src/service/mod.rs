@@ -193,6 +193,12 @@ impl Node {
         self.try_submit(Work::ServeSync { request, done: Box::new(done) }, "sync_serve")
     }
 
+    /// Hands sync v2 work (a reconcile round, a fetch to serve) to the
+    /// replica without waiting; the job hands its own result back.
+    pub fn try_items(&self, job: impl FnOnce(&mut Replica) + Send + 'static, label: &str) -> Result<(), ServiceError> {
+        self.try_submit(Work::Items(Box::new(job)), label)
+    }
+
     /// Records a completed sync (best effort: a full queue skips it, and
     /// the next completed sync records a later time anyway).
     pub fn record_last_sync(&self, at: u64) {

@@ -84,6 +84,10 @@ pub fn is_broken_frame(reason: &RejectReason) -> bool {
 pub type Done<T> = Box<dyn FnOnce(T) + Send>;
 /// A read of the replica, run on its thread.
 pub type Query = Box<dyn FnOnce(&Replica) + Send>;
+/// Sync v2 work on the replica thread: a reconcile round over the item set,
+/// or a fetch served from the store (`net::reconcile`). It gets `&mut`
+/// only so the item set's snapshot can be rebuilt when stale.
+pub type ItemsJob = Box<dyn FnOnce(&mut Replica) + Send>;
 
 /// One item of work for the replica thread.
 pub(crate) enum Work {
@@ -102,6 +106,8 @@ pub(crate) enum Work {
     PublishSigned { bytes: Vec<u8>, now: u64, reply: oneshot::Sender<Result<Envelope, PublishError>> },
     /// A read (API views, status).
     Read(Query),
+    /// A sync v2 round or fetch.
+    Items(ItemsJob),
     /// Record a completed sync.
     SetLastSync(u64),
     /// Retention (when due) and gauges; the reply says they are fresh.
@@ -120,6 +126,7 @@ impl std::fmt::Debug for Work {
             Work::Publish { .. } => "Publish",
             Work::PublishSigned { .. } => "PublishSigned",
             Work::Read(_) => "Read",
+            Work::Items(_) => "Items",
             Work::SetLastSync(_) => "SetLastSync",
             Work::Housekeeping { .. } => "Housekeeping",
             Work::Close { .. } => "Close",
@@ -184,6 +191,7 @@ impl Worker {
                 let _ = reply.send(self.after_publish(kind, result));
             }
             Work::Read(query) => query(&self.replica),
+            Work::Items(job) => job(&mut self.replica),
             Work::SetLastSync(at) => {
                 if let Err(e) = self.replica.store().meta_set(LAST_SYNC_KEY, &at.to_be_bytes()) {
                     tracing::warn!(error = %e, "could not record the sync time");

@@ -361,6 +361,22 @@ impl Store {
         Ok((out, None))
     }
 
+    /// Every `(sent, id)` of the time index, in order: what the item set
+    /// of sync v2 is rebuilt from at start.
+    pub fn time_index(&self) -> Result<Vec<(u64, MessageId)>, StoreError> {
+        let mut out = Vec::with_capacity(self.by_time.len());
+        for kv in self.by_time.iter() {
+            let (k, _) = kv?;
+            let (Ok(sent), Ok(id)) =
+                (<[u8; 8]>::try_from(&k[..8.min(k.len())]), MessageId::from_slice(&k[8.min(k.len())..]))
+            else {
+                continue;
+            };
+            out.push((u64::from_be_bytes(sent), id));
+        }
+        Ok(out)
+    }
+
     /// Number of stored messages.
     pub fn len(&self) -> usize {
         self.messages.len()

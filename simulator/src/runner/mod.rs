@@ -57,10 +57,10 @@ use nodes::*;
 use swarm::*;
 use timeline::*;
 
-/// Resync interval of simulated nodes: the daemon's default. (A shorter one
-/// multiplies sync traffic: each resync re-asks every peer for the last
-/// hour, `RESYNC_MARGIN_SECS`.) Churned nodes catch up when they reconnect,
-/// which starts a sync session with each new peer.
+/// Resync interval of simulated nodes: the daemon's default. (Each resync
+/// reconciles with every peer: one fingerprint each way when in sync.)
+/// Churned nodes catch up when they reconnect, which starts a sync session
+/// with each new peer.
 const SIM_RESYNC_SECS: u64 = stoop_core::sync::RESYNC_INTERVAL_SECS;
 
 /// Why a run failed.

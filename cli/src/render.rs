@@ -106,7 +106,40 @@ pub fn status(v: &Value) -> String {
     for k in STATUS_FIELDS {
         t.add_row(vec![k.replace('_', " "), v[k].to_string().trim_matches('"').to_owned()]);
     }
-    format!("{t}\n")
+    let r = &v["reachability"];
+    let detail = match str_of(&r["state"]) {
+        "public" => list_of(&r["addrs"]),
+        "relayed" => format!("through {}", list_of(&r["relays"])),
+        _ => String::new(),
+    };
+    t.add_row(vec!["reachability".to_owned(), format!("{} {detail}", str_of(&r["state"])).trim_end().to_owned()]);
+    let mut out = format!("{t}\n");
+    if str_of(&r["state"]) == "private" {
+        out.push_str(PRIVATE_HINT);
+        out.push('\n');
+    }
+    out
+}
+
+/// The one-line hint `stoop status` prints for a `private` node.
+pub const PRIVATE_HINT: &str =
+    "no neighbor can reach this node; enable UPnP on the router, forward TCP 4011, or set external_addresses";
+
+/// What `stoop invite` warns about on stderr: a ticket with no address a
+/// neighbor outside this LAN can reach (the node is neither public nor
+/// relayed).
+pub fn invite_warning(v: &Value) -> Option<String> {
+    match str_of(&v["reachability"]) {
+        "public" | "relayed" | "" => None,
+        state => Some(format!(
+            "warning: this node is {state}: the ticket holds no address reachable from outside this LAN, \
+             so only a neighbor on the same network can join with it ({PRIVATE_HINT})"
+        )),
+    }
+}
+
+fn list_of(v: &Value) -> String {
+    v.as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
 }
 
 /// `stoop id`: author key, hood and standing, from the node's status.

@@ -233,10 +233,15 @@ pub struct Behaviour {
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     /// LAN discovery.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
-    /// Learns whether this node is reachable.
-    pub autonat: autonat::Behaviour,
+    /// Asks peers to dial this node's candidate addresses back (AutoNAT v2).
+    pub autonat: autonat::v2::client::Behaviour,
+    /// Dials peers' candidate addresses back for them (AutoNAT v2).
+    pub autonat_server: autonat::v2::server::Behaviour,
     /// Reaches peers behind NAT through relays.
     pub relay: relay::client::Behaviour,
+    /// Relays for members behind NAT; serves only once this node has a
+    /// confirmed external address (see `net::relay`).
+    pub relay_server: relay::Behaviour,
     /// Hole punching through a relayed connection.
     pub dcutr: dcutr::Behaviour,
     /// Port mapping on the home router.
@@ -288,8 +293,10 @@ impl Behaviour {
             ping: ping::Behaviour::new(ping::Config::new().with_interval(PING_INTERVAL)),
             kad,
             mdns: mdns.into(),
-            autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+            autonat: autonat::v2::client::Behaviour::default(),
+            autonat_server: autonat::v2::server::Behaviour::default(),
             relay,
+            relay_server: relay::Behaviour::new(peer_id, super::relay::server_config()),
             dcutr: dcutr::Behaviour::new(peer_id),
             upnp: cfg.upnp.then(upnp::tokio::Behaviour::default).into(),
             sync: request_response::Behaviour::new(

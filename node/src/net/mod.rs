@@ -8,6 +8,8 @@
 //! - [`ip_limits`]: per-IP connection caps, reserved slots, stranger eviction.
 //! - [`peer_limits`]: per-peer sync budgets and invalid-frame counts.
 //! - [`codec`]: the sync protocol's size-capped protobuf codec.
+//! - [`reachability`]: public/relayed/private, relay reservations, hole punches.
+//! - [`relay`]: the circuit-relay server members run once public, and its limits.
 //! - [`stem`]: the stem protocol that hides who posted (origin hiding).
 //! - [`swarm`]: builds the production swarm.
 //! - [`event_loop`]: the one task that owns the `Swarm`, and the cheap
@@ -19,6 +21,8 @@ pub mod dial_budget;
 pub mod event_loop;
 pub mod ip_limits;
 pub mod peer_limits;
+pub mod reachability;
+pub mod relay;
 pub mod stem;
 pub mod swarm;
 

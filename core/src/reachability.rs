@@ -121,6 +121,13 @@ impl<A: Ord + Clone, R: Ord + Clone> ReachabilityState<A, R> {
         }
     }
 
+    /// A probe found the node unreachable without saying on which address
+    /// (AutoNAT v1's verdict): confirmed addresses stay, the node is no
+    /// longer `unknown`.
+    pub fn probed_private(&mut self) {
+        self.refuted = true;
+    }
+
     /// The router mapped `addr` (UPnP).
     pub fn mapped(&mut self, addr: A) {
         self.insert(addr, Confirmation::Upnp);

@@ -280,19 +280,23 @@ impl NsNode {
 
     /// Posts an alert; its id.
     pub fn post(&self, headline: &str) -> TestResult<String> {
-        let v = self
-            .json(&[
-                "post",
-                "--category",
-                "safety",
-                "--event",
-                "hazard",
-                "--headline",
-                headline,
-                "--description",
-                "Downed tree by the school.",
-            ])
-            .ok_or("post failed")?;
+        let args = [
+            "--json",
+            "post",
+            "--category",
+            "safety",
+            "--event",
+            "hazard",
+            "--headline",
+            headline,
+            "--description",
+            "Downed tree by the school.",
+        ];
+        let (ok, out, err) = self.cli(&args)?;
+        if !ok {
+            return Err(format!("post failed: {err}").into());
+        }
+        let v: Value = serde_json::from_str(&out)?;
         Ok(v["id"].as_str().ok_or_else(|| format!("no id in {v}"))?.to_owned())
     }
 

@@ -88,11 +88,11 @@ fn homes_behind_nat_reach_each_other_and_survive_the_public_member_leaving() -> 
             (with_c && punched).then_some(())
         })?;
         eprintln!("B-C hole punched after {:?}", t_join.elapsed());
-        let all = [&a, &p, &b, &c];
-        for (i, from) in all.iter().enumerate() {
-            let to: Vec<&NsNode> = all.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, n)| *n).collect();
-            let took = crosses(from, &to, &format!("Alert from {}", from.host.ns), JOIN)?;
-            eprintln!("FIGURE alert from {} reached all in {took:?}", from.host.ns);
+        let all = [(&a, "A"), (&p, "P"), (&b, "B"), (&c, "C")];
+        for (i, (from, name)) in all.iter().enumerate() {
+            let to: Vec<&NsNode> = all.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, n)| n.0).collect();
+            let took = crosses(from, &to, &format!("Tree down, seen by {name}"), JOIN)?;
+            eprintln!("FIGURE alert from {name} reached all in {took:?}");
         }
         Ok(())
     })();
@@ -100,9 +100,9 @@ fn homes_behind_nat_reach_each_other_and_survive_the_public_member_leaving() -> 
     // 2: the public member stops.
     p.stop()?;
     let result = (|| -> TestResult {
-        let took = crosses(&b, &[&c], "After P left, from B", Duration::from_secs(10))?;
+        let took = crosses(&b, &[&c], "Tree down after P left, seen by B", Duration::from_secs(10))?;
         eprintln!("FIGURE B->C after P stopped: {took:?}");
-        let took = crosses(&c, &[&b], "After P left, from C", Duration::from_secs(10))?;
+        let took = crosses(&c, &[&b], "Tree down after P left, seen by C", Duration::from_secs(10))?;
         eprintln!("FIGURE C->B after P stopped: {took:?}");
         Ok(())
     })();

@@ -6,8 +6,9 @@
 //!
 //! Which addresses reach Kademlia: the address a connection was dialed on
 //! (a successful dial confirms it), an address a peer's AutoNAT probe
-//! dialed back through this node's server, and circuit addresses through a
-//! relay this node knows to be public. Never a peer's whole identify list:
+//! dialed back through this node's server, a peer's listen addresses on the
+//! IP its connection comes from, and circuit addresses through a relay this
+//! node knows to be public (or through itself). Never a peer's whole identify list:
 //! it holds its loopback and LAN addresses, useless (10 s timeouts each)
 //! anywhere but on its own machine or LAN.
 
@@ -56,10 +57,15 @@ pub struct Reach {
     /// The address each outbound connection was dialed on (one per peer,
     /// bounded by the connection limit).
     dialed: BTreeMap<PeerId, Multiaddr>,
+    /// The IP each peer's (non-relayed) connection comes from, bounded by
+    /// the connection limit.
+    remote_ip: BTreeMap<PeerId, std::net::IpAddr>,
     started: u64,
     next_discovery: u64,
     hole_punches: u64,
     view: watch::Sender<(ReachabilityInfo, TicketAddrs)>,
+    /// Whether the relay server is on (the node is public).
+    serving: bool,
     /// Bounded by the bootstrap list (itself from the ticket, at most 8, or
     /// the operator's config).
     bootstrap: BTreeSet<PeerId>,
@@ -81,12 +87,15 @@ impl Reach {
             reservations: BTreeMap::new(),
             relayed: BTreeMap::new(),
             dialed: BTreeMap::new(),
+            remote_ip: BTreeMap::new(),
             started: now,
             next_discovery: now,
             hole_punches: 0,
             view: watch::Sender::new((ReachabilityInfo::default(), TicketAddrs::default())),
             bootstrap: BTreeSet::new(),
+            serving: false,
         };
+        swarm.behaviour_mut().relay_server.set_status(Some(relay::Status::Disable));
         this.configure(swarm, configured, now);
         this
     }
@@ -122,7 +131,12 @@ impl Reach {
     pub fn connected(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, id: ConnectionId, ep: &ConnectedPoint) {
         if ep.is_relayed() {
             self.relayed.entry(peer).or_default().insert(id);
-        } else if let ConnectedPoint::Dialer { address, .. } = ep {
+            return;
+        }
+        if let Some(ip) = super::ip_limits::remote_ip(ep.get_remote_address()) {
+            self.remote_ip.insert(peer, ip);
+        }
+        if let ConnectedPoint::Dialer { address, .. } = ep {
             let address = strip_p2p(address);
             swarm.behaviour_mut().kad.add_address(&peer, address.clone());
             self.dialed.insert(peer, address);
@@ -139,6 +153,7 @@ impl Reach {
         }
         if remaining == 0 {
             self.dialed.remove(&peer);
+            self.remote_ip.remove(&peer);
         }
     }
 
@@ -150,9 +165,18 @@ impl Reach {
         {
             self.candidates.insert(peer, addr.clone());
         }
+        let seen_ip = self.remote_ip.get(&peer).copied();
         for addr in &info.listen_addrs {
+            // On the IP this node reaches the peer at (the same host or LAN,
+            // or a public address): confirmed by the connection itself.
+            if seen_ip.is_some() && super::ip_limits::remote_ip(addr) == seen_ip {
+                swarm.behaviour_mut().kad.add_address(&peer, strip_trailing_p2p(addr, peer));
+                continue;
+            }
+            // Through a relay this node knows to be public, or through this
+            // node itself (it holds the reservation, so the route exists).
             if let Some(relay) = circuit_relay(addr)
-                && self.candidates.contains_key(&relay)
+                && (self.candidates.contains_key(&relay) || (relay == *swarm.local_peer_id() && self.serving))
                 && relay != peer
             {
                 swarm.behaviour_mut().kad.add_address(&peer, strip_trailing_p2p(addr, peer));
@@ -178,6 +202,25 @@ impl Reach {
                     }
                 }
             },
+            SwarmEvent::Behaviour(BehaviourEvent::AutonatV1(autonat::v1::Event::StatusChanged { old, new })) => {
+                // v1 only confirms, and says `private` before anything is
+                // confirmed. It does not take a confirmed address back: its
+                // verdict names no address, and one peer whose dial-back is
+                // refused by its own limits flipped a public relay to private
+                // in the namespace tests. AutoNAT v2 refutes per address.
+                tracing::info!(?old, ?new, "AutoNAT v1 status");
+                match new {
+                    autonat::v1::NatStatus::Public(addr) => self.state.dial_back_succeeded(addr),
+                    autonat::v1::NatStatus::Private => self.state.probed_private(),
+                    autonat::v1::NatStatus::Unknown => {}
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::AutonatV1(autonat::v1::Event::InboundProbe(
+                autonat::v1::InboundProbeEvent::Response { peer, address, .. },
+            ))) => {
+                // Confirmed by our own dial: worth handing to others.
+                swarm.behaviour_mut().kad.add_address(&peer, address);
+            }
             // Confirmed by our own dial: worth handing to others.
             SwarmEvent::Behaviour(BehaviourEvent::AutonatServer(ev)) if ev.result.is_ok() => {
                 swarm.behaviour_mut().kad.add_address(&ev.client, ev.tested_addr);
@@ -281,6 +324,16 @@ impl Reach {
             let _ = swarm.behaviour_mut().kad.bootstrap();
         }
         self.publish(swarm, now);
+        let public = matches!(self.state.current(now), Reachability::Public { .. });
+        if public != self.serving {
+            // Not libp2p's automatic switch: a relay reservation confirms
+            // the circuit address as external, which would make every NAT'd
+            // node offer to relay.
+            let status = if public { relay::Status::Enable } else { relay::Status::Disable };
+            tracing::info!(?status, "relay server");
+            swarm.behaviour_mut().relay_server.set_status(Some(status));
+            self.serving = public;
+        }
         let state = self.state.current(now).code();
         for s in ["public", "relayed", "private", "unknown"] {
             metrics.reachability.get_or_create(&vec![("state".to_owned(), s.to_owned())]).set(i64::from(s == state));

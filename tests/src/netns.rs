@@ -170,7 +170,7 @@ pub struct NsNode {
 /// How long CLI calls and node starts may take.
 pub const STEP: Duration = Duration::from_secs(30);
 
-fn setup_args<'a>(dir: &'a str) -> Vec<&'a str> {
+fn setup_args(dir: &str) -> Vec<&str> {
     vec!["--data-dir", dir, "--listen", "/ip4/0.0.0.0/tcp/4011", "--api", "127.0.0.1:4012"]
 }
 

@@ -111,6 +111,13 @@ impl World {
     /// traffic, and one host behind it. `forward` adds a TCP port forward
     /// of [`PORT`] to the host.
     pub fn home(&mut self, forward: bool) -> TestResult<Host> {
+        self.home_with(forward, false)
+    }
+
+    /// A home as [`World::home`]; with `symmetric` the router picks a
+    /// random port for every connection (`--random-fully`), as carrier-
+    /// grade and some enterprise NATs do, which defeats hole punching.
+    pub fn home_with(&mut self, forward: bool, symmetric: bool) -> TestResult<Host> {
         self.homes += 1;
         let n = self.homes;
         let router = format!("{}r{n}", self.prefix);
@@ -132,7 +139,11 @@ impl World {
             run(&args).map(|_| ())
         };
         run(&["ip", "netns", "exec", &router, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
-        ipt("-t nat -A POSTROUTING -o wan -j MASQUERADE")?;
+        ipt(if symmetric {
+            "-t nat -A POSTROUTING -o wan -j MASQUERADE --random-fully"
+        } else {
+            "-t nat -A POSTROUTING -o wan -j MASQUERADE"
+        })?;
         ipt("-P FORWARD DROP")?;
         ipt("-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT")?;
         ipt("-A FORWARD -i lan -o wan -j ACCEPT")?;
@@ -308,6 +319,14 @@ impl NsNode {
     /// The node's libp2p peer id.
     pub fn peer_id(&self) -> Option<String> {
         self.status()?["peer_id"].as_str().map(str::to_owned)
+    }
+
+    /// Resident memory of the node's process, bytes.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
     }
 
     /// The log so far.

@@ -162,3 +162,51 @@ fn a_lone_node_behind_nat_says_private_and_invite_warns() -> TestResult {
     drop(w);
     Ok(())
 }
+
+/// Behind routers that pick a random port per connection, hole punching
+/// cannot work: B and C stay relayed through the public member and alerts
+/// still cross (and the figures for a relayed link come from here).
+#[test]
+fn homes_behind_symmetric_nat_stay_relayed_and_alerts_cross() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let mut w = World::new()?;
+    let tmp = tempfile::tempdir()?;
+    let hp = w.public_host()?;
+    let (hb, hc) = (w.home_with(false, true)?, w.home_with(false, true)?);
+    let mut p = NsNode::found(&hp, &tmp.path().join("p"))?;
+    p.start(&[])?;
+    let (tb, tc) = (p.invite()?.0, p.invite()?.0);
+    let mut b = NsNode::join(&hb, &tmp.path().join("b"), &tb)?;
+    let mut c = NsNode::join(&hc, &tmp.path().join("c"), &tc)?;
+    let rss_before = p.rss_bytes().unwrap_or(0);
+    b.start(&[])?;
+    c.start(&[])?;
+    let result = (|| -> TestResult {
+        wait_for(JOIN, "B and C members and relayed", || {
+            (member(&b) && member(&c) && reach_state(&b) == "relayed" && reach_state(&c) == "relayed").then_some(())
+        })?;
+        let c_id = c.peer_id().ok_or("no peer id for C")?;
+        wait_for(JOIN, "a relayed connection between B and C", || {
+            let peers = b.json(&["peers"])?;
+            let to_c = peers["peers"].as_array()?.iter().find(|x| x["peer_id"] == c_id.as_str())?.clone();
+            to_c["address"].as_str()?.contains("p2p-circuit").then_some(())
+        })?;
+        // New members are on a probation quota: one alert each way.
+        let took = crosses(&b, &[&c], "Relayed tree from B", Duration::from_secs(10))?;
+        eprintln!("FIGURE relayed B->C post to arrival: {took:?}");
+        let took = crosses(&c, &[&b], "Relayed tree from C", Duration::from_secs(10))?;
+        eprintln!("FIGURE relayed C->B post to arrival: {took:?}");
+        let punched = [&b, &c]
+            .iter()
+            .any(|n| n.status().is_some_and(|s| s["reachability"]["hole_punches"].as_u64().unwrap_or(0) > 0));
+        assert!(!punched, "a hole punch through random-port NATs: the scenario is not what it claims");
+        let rss_after = p.rss_bytes().unwrap_or(0);
+        eprintln!("FIGURE relay RSS before clients {rss_before} B, with 2 reservations + circuits {rss_after} B");
+        Ok(())
+    })();
+    with_logs(&[&p, &b, &c], result)?;
+    drop(w);
+    Ok(())
+}

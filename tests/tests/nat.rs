@@ -210,3 +210,33 @@ fn homes_behind_symmetric_nat_stay_relayed_and_alerts_cross() -> TestResult {
     drop(w);
     Ok(())
 }
+
+/// A node behind NAT that restarts with an empty bootstrap list (its
+/// ticket's inviter gone) reconnects from its saved address book.
+#[test]
+fn a_restarted_home_node_reconnects_from_its_address_book() -> TestResult {
+    if skip() {
+        return Ok(());
+    }
+    let mut w = World::new()?;
+    let tmp = tempfile::tempdir()?;
+    let (hp, hb) = (w.public_host()?, w.home(false)?);
+    let mut p = NsNode::found(&hp, &tmp.path().join("p"))?;
+    p.start(&[])?;
+    let mut b = NsNode::join(&hb, &tmp.path().join("b"), &p.invite()?.0)?;
+    b.start(&[])?;
+    let book = b.dir.join("peers.addrs");
+    let peers = |n: &NsNode| n.status().and_then(|s| s["peers"].as_u64()).unwrap_or(0);
+    let result = (|| -> TestResult {
+        wait_for(JOIN, "B member with its book saved", || {
+            (member(&b) && std::fs::read_to_string(&book).is_ok_and(|t| t.contains(&hp.ip))).then_some(())
+        })?;
+        b.stop()?;
+        b.start(&[("STOOP_BOOTSTRAP", "[]")])?;
+        wait_for(JOIN, "B connected again without a bootstrap list", || (peers(&b) > 0).then_some(()))?;
+        Ok(())
+    })();
+    with_logs(&[&p, &b], result)?;
+    drop(w);
+    Ok(())
+}

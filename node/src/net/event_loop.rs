@@ -248,6 +248,18 @@ impl EventLoop {
         self
     }
 
+    /// Hood peers reached before, saved at `path`: dialed at start and
+    /// while alone, like the bootstrap list.
+    pub fn with_address_book(mut self, path: &std::path::Path) -> Self {
+        let known = self.reach.use_book(super::address_book::AddressBook::load(path));
+        for addr in known {
+            if !self.bootstrap.contains(&addr) {
+                self.bootstrap.push(addr);
+            }
+        }
+        self
+    }
+
     fn dial_bootstrap(&mut self) {
         for addr in &self.bootstrap {
             if let Err(e) = self.swarm.dial(addr.clone()) {
@@ -625,6 +637,7 @@ impl EventLoop {
                 if topic == self.topic.hash() =>
             {
                 self.swarm.behaviour_mut().ip_limits.joined_topic(&peer_id);
+                self.reach.hood_peer(peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Stem(request_response::Event::Message {
                 peer,

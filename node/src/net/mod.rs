@@ -3,6 +3,7 @@
 //! handle, and serves the API through the service's `Network` trait.
 //!
 //! # Layout
+//! - [`address_book`]: hood peers reached before, saved for restarts.
 //! - [`behaviour`]: the composed `NetworkBehaviour` and gossipsub settings.
 //! - [`dial_budget`]: refuses dials to new peers beyond the outbound budget.
 //! - [`ip_limits`]: per-IP connection caps, reserved slots, stranger eviction.
@@ -15,6 +16,7 @@
 //! - [`event_loop`]: the one task that owns the `Swarm`, and the cheap
 //!   [`NetClient`] the rest of the node uses to talk to it.
 
+pub mod address_book;
 pub mod behaviour;
 pub mod codec;
 pub mod dial_budget;

@@ -21,6 +21,7 @@ use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, autonat, dcutr, identify, relay, upnp};
 use tokio::sync::watch;
 
+use super::address_book::AddressBook;
 use super::behaviour::{Behaviour, BehaviourEvent};
 use crate::core::reachability::{MAX_RELAY_RESERVATIONS, Reachability, ReachabilityState};
 use crate::service::metrics::Metrics;
@@ -66,6 +67,8 @@ pub struct Reach {
     view: watch::Sender<(ReachabilityInfo, TicketAddrs)>,
     /// Whether the relay server is on (the node is public).
     serving: bool,
+    /// Hood peers and the addresses that reached them, saved for restarts.
+    book: AddressBook,
     /// Bounded by the bootstrap list (itself from the ticket, at most 8, or
     /// the operator's config).
     bootstrap: BTreeSet<PeerId>,
@@ -94,6 +97,7 @@ impl Reach {
             view: watch::Sender::new((ReachabilityInfo::default(), TicketAddrs::default())),
             bootstrap: BTreeSet::new(),
             serving: false,
+            book: AddressBook::in_memory(),
         };
         swarm.behaviour_mut().relay_server.set_status(Some(relay::Status::Disable));
         this.configure(swarm, configured, now);
@@ -109,6 +113,20 @@ impl Reach {
         self.state = ReachabilityState::new(now, configured.iter().cloned());
         self.started = now;
         self.publish(swarm, now);
+    }
+
+    /// Uses `book` (loaded from disk) and returns its addresses, to dial
+    /// at start like the bootstrap list.
+    pub fn use_book(&mut self, book: AddressBook) -> Vec<Multiaddr> {
+        self.book = book;
+        self.book.addrs()
+    }
+
+    /// `peer` joined the hood's topic: remember how it was reached.
+    pub fn hood_peer(&mut self, peer: PeerId) {
+        if let Some(addr) = self.dialed.get(&peer) {
+            self.book.record(peer, addr);
+        }
     }
 
     /// Peers of the bootstrap list, whose failed dials are logged at warn.
@@ -179,7 +197,9 @@ impl Reach {
                 && (self.candidates.contains_key(&relay) || (relay == *swarm.local_peer_id() && self.serving))
                 && relay != peer
             {
-                swarm.behaviour_mut().kad.add_address(&peer, strip_trailing_p2p(addr, peer));
+                let circuit = strip_trailing_p2p(addr, peer);
+                self.book.record(peer, &circuit);
+                swarm.behaviour_mut().kad.add_address(&peer, circuit);
             }
         }
     }
@@ -324,6 +344,7 @@ impl Reach {
             let _ = swarm.behaviour_mut().kad.bootstrap();
         }
         self.publish(swarm, now);
+        self.book.save();
         let public = matches!(self.state.current(now), Reachability::Public { .. });
         if public != self.serving {
             // Not libp2p's automatic switch: a relay reservation confirms

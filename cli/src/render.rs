@@ -352,4 +352,16 @@ mod tests {
         let last = text.lines().last().unwrap_or_default();
         assert!(last.starts_with("roster v2: ") && last.contains("add") && last.ends_with(" (at 90)"), "{text}");
     }
+
+    #[test]
+    fn a_private_node_gets_the_hint_and_its_invite_a_warning() {
+        let private = json!({ "reachability": { "state": "private", "addrs": [], "relays": [] } });
+        assert!(status(&private).contains(PRIVATE_HINT));
+        assert!(invite_warning(&json!({ "reachability": "private" })).is_some_and(|w| w.contains("outside this LAN")));
+        // Positive controls: reachable nodes get neither.
+        let public = json!({ "reachability": { "state": "public", "addrs": ["/ip4/192.0.2.1/tcp/4011"] } });
+        assert!(!status(&public).contains(PRIVATE_HINT) && status(&public).contains("/ip4/192.0.2.1/tcp/4011"));
+        assert_eq!(invite_warning(&json!({ "reachability": "relayed" })), None);
+        assert_eq!(invite_warning(&json!({ "ticket": "stoop2:x" })), None, "an older node says nothing");
+    }
 }

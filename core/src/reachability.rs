@@ -212,6 +212,16 @@ mod tests {
     }
 
     #[test]
+    fn a_probe_without_an_address_makes_it_private_but_keeps_confirmed_ones() {
+        let mut s = State::new(100, []);
+        s.probed_private();
+        assert_eq!(s.current(101), Reachability::Private);
+        s.dial_back_succeeded("/ip4/10.0.0.1/tcp/4011");
+        s.probed_private();
+        assert_eq!(s.current(102).code(), "public");
+    }
+
+    #[test]
     fn a_dial_back_makes_it_public_and_a_later_failure_takes_it_back() {
         let mut s = State::new(0, []);
         s.dial_back_succeeded("/ip4/10.0.0.1/tcp/4011");

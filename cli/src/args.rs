@@ -146,6 +146,9 @@ pub enum Command {
     /// Membership commands.
     #[command(subcommand)]
     Members(MembersCommand),
+    /// The web page: pair a browser, list and revoke paired devices.
+    #[command(subcommand)]
+    Web(WebCommand),
     /// Export or import alerts as CAP 1.2 (OASIS Common Alerting Protocol) XML.
     #[command(subcommand)]
     Cap(CapCommand),
@@ -242,5 +245,22 @@ pub enum MembersCommand {
         /// Public reason.
         #[arg(long, default_value = "")]
         reason: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WebCommand {
+    /// Print a one-time code (and a QR code with the page's URL) that pairs a browser.
+    Pair {
+        /// A name to tell the device by, e.g. "Maya's phone".
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List paired devices.
+    Devices,
+    /// End a paired device's session.
+    Revoke {
+        /// Device id (from `stoop web devices`).
+        id: String,
     },
 }

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! Dependencies point one way, each module using only those above it:
-//! `core <- store <- replica <- service <- {net, api} <- daemon`.
+//! `core <- store <- replica <- service <- {net, api} <- web <- daemon`.
 //! - [`core`]: the `stoop-core` crate (re-exported): sans-IO protocol logic
 //!   (validation, quotas, membership, roster, moderation, sync planning).
 //! - [`store`]: the sled store, the only module that knows sled.
@@ -14,8 +14,10 @@
 //! - [`net`]: libp2p (the only module that knows it): behaviour, sync codec,
 //!   swarm setup, the event loop and its client handle. Hands inbound work
 //!   to the service without waiting and gets verdicts back on a channel.
-//! - [`api`]: the local HTTP/JSON API (the only module that knows axum);
-//!   reaches the network through the service's `Network` trait.
+//! - [`api`]: the local HTTP/JSON API (with [`web`], the only modules that
+//!   know axum); reaches the network through the service's `Network` trait.
+//! - [`web`]: the neighbors' web page: embedded assets and the API's
+//!   handlers behind pairing, Host, Origin and CSRF checks.
 //! - [`daemon`]: config, data directory, keys, `init` / `join` / `run`:
 //!   wires service, net and api together.
 
@@ -25,5 +27,6 @@ pub mod net;
 pub mod replica;
 pub mod service;
 pub mod store;
+pub mod web;
 
 pub use stoop_core as core;

@@ -44,6 +44,10 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Publish own alerts first-hand instead of through the stem
+        /// (`node.stem = false`), to measure what origin hiding costs.
+        #[arg(long)]
+        no_stem: bool,
     },
     /// List the built-in scenarios.
     List,
@@ -76,13 +80,16 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Run { scenario, nodes, seed, out, quiet } => {
+        Command::Run { scenario, nodes, seed, out, quiet, no_stem } => {
             let mut s = Scenario::load(&scenario)?;
             if let Some(n) = nodes {
                 s.nodes = n;
             }
             if let Some(seed) = seed {
                 s.seed = seed;
+            }
+            if no_stem {
+                s.node.stem = false;
             }
             s.validate()?;
             tracing_subscriber::fmt()

@@ -338,6 +338,10 @@ pub struct NodeResources {
     pub max_connections: u32,
     /// Most peers a node dials itself (the daemon's `outbound_peers`).
     pub outbound_peers: usize,
+    /// Own alerts leave through the Dandelion++ stem, as in `stoopd`
+    /// (PROTOCOL.md 8a); `false` publishes them first-hand, to measure
+    /// what origin hiding costs in latency.
+    pub stem: bool,
 }
 
 impl Default for NodeResources {
@@ -347,6 +351,7 @@ impl Default for NodeResources {
             segment_kib: 0,
             max_connections: 64,
             outbound_peers: stoop_core::dial_budget::DEFAULT_OUTBOUND_PEERS,
+            stem: true,
         }
     }
 }

@@ -130,11 +130,14 @@ impl Node {
     /// `STOOP_CLOCK_OFFSET_SECS`).
     pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> TestResult<Self> {
         let _ = std::fs::remove_file(dir.join("api.addr"));
+        let _ = std::fs::remove_file(dir.join("web.addr"));
         // Appended, not truncated: a restarted node's earlier log stays readable.
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("stoopd.log"))?;
         let child = Command::new(binary("stoopd"))
             .args(["run", "--data-dir"])
             .arg(dir)
+            // Any free port for the web page, so test nodes do not share 4013.
+            .env("STOOP_WEB", "127.0.0.1:0")
             .envs(env.iter().copied())
             .env("STOOP_MDNS", "false")
             .env("STOOP_UPNP", "false")

@@ -3,12 +3,14 @@
 //! - [`alerts`]: post, read and react to alerts.
 //! - [`moderation`]: the moderator queue, votes, log and roster.
 //! - [`cap`]: CAP 1.2 export and import.
+//! - [`web`]: pairing browsers with the web page.
 //! - this module: finding the node, dispatch, and the small node and
 //!   membership commands.
 
 mod alerts;
 mod cap;
 mod moderation;
+mod web;
 
 use clap::CommandFactory;
 use serde_json::json;
@@ -46,6 +48,7 @@ pub fn run(cli: Cli) -> Result<(), ClientError> {
         Command::Cap(cmd) => cap::run(&c, json, cmd),
         Command::Peers => peers(&c, json),
         Command::Mod(cmd) => moderation::run(&c, json, cmd),
+        Command::Web(cmd) => web::run(&c, json, cmd),
         Command::Members(MembersCommand::List) => members(&c, json),
         Command::Members(MembersCommand::Revoke { key, reason }) => {
             let v = c.post("/v1/members/revocations", &json!({ "member": key, "reason": reason }))?;

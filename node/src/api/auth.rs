@@ -16,7 +16,8 @@ fn token_matches(presented: &[u8], token: &[u8]) -> bool {
     presented.len() == token.len() && bool::from(presented.ct_eq(token))
 }
 
-pub(super) async fn require_token(
+/// Refuses requests without the right `Authorization: Bearer` token.
+pub(crate) async fn require_token(
     State(state): State<ApiState>,
     headers: HeaderMap,
     req: Request,

@@ -23,7 +23,7 @@
 //! - [`serve`]: the accept loop (header-read timeout, connection cap).
 
 mod alerts;
-mod auth;
+pub(crate) mod auth;
 mod error;
 mod members;
 mod messages;
@@ -81,9 +81,11 @@ pub struct ApiState {
     pub issuer: Arc<crate::service::ticket::Issuer>,
 }
 
-/// The API's routes.
-pub fn router(state: ApiState) -> Router {
-    let v1 = Router::new()
+/// The `/v1` routes and `/metrics` without authentication: [`router`] puts
+/// them behind the bearer token, the web page (`crate::web`) behind its
+/// session and CSRF checks, so both run the same handlers.
+pub(crate) fn v1_routes() -> Router<ApiState> {
+    Router::new()
         .route("/v1/status", get(status::status))
         .route("/v1/peers", get(status::peers))
         .route("/v1/alerts", get(alerts::list_alerts).post(alerts::post_alert))
@@ -103,6 +105,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/messages/{id}", get(messages::get_message))
         .route("/v1/events", get(stream::events))
         .route("/metrics", get(status::metrics))
+}
+
+/// The API's routes.
+pub fn router(state: ApiState) -> Router {
+    let v1 = v1_routes()
         // Inside the token check: only authenticated requests take a permit.
         .route_layer(tower::limit::GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -30,7 +30,8 @@ pub const MAX_CONNECTIONS: usize = 128;
 /// does not spin while the condition lasts.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Serves `router` on `listener` until `stop` completes.
+/// Serves `router` on `listener` until `stop` completes. Each request
+/// carries the peer's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(listener: TcpListener, router: Router, stop: impl Future<Output = ()> + Send) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -52,7 +53,14 @@ pub async fn serve(listener: TcpListener, router: Router, stop: impl Future<Outp
             drop(socket);
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
+        // Handlers that care who connected (the web page trusts loopback
+        // browsers) read it as axum's ConnectInfo.
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(remote));
+            let mut router = router.clone();
+            tower::Service::call(&mut router, req)
+        });
         let mut stop_rx = stop_rx.clone();
         tokio::spawn(async move {
             let _slot = slot;

@@ -27,9 +27,12 @@ pub enum ConfigError {
 
 /// Keys that may come from `STOOP_*` variables (others, like
 /// `STOOP_DATA_DIR`, belong to the command line).
-const ENV_KEYS: [&str; 11] = [
+const ENV_KEYS: [&str; 14] = [
     "listen",
     "api",
+    "web",
+    "web_hosts",
+    "web_trust_loopback",
     "mdns",
     "upnp",
     "bootstrap",
@@ -61,6 +64,16 @@ pub struct Config {
     pub listen: Vec<String>,
     /// Local API address (loopback unless you know why not).
     pub api: String,
+    /// The web page's address: loopback by default, a LAN address such as
+    /// `0.0.0.0:4013` to pair phones, `""` or `"off"` for none.
+    pub web: String,
+    /// Host names besides IP addresses and `localhost` the web page may be
+    /// opened by (e.g. `stoop.local`); anything else is refused (DNS rebinding).
+    pub web_hosts: Vec<String>,
+    /// Whether browsers on this machine use the web page without pairing,
+    /// like the CLI (turn off on a machine shared with people you do not
+    /// want acting as this node).
+    pub web_trust_loopback: bool,
     /// LAN discovery by multicast DNS.
     pub mdns: bool,
     /// Router port mapping by UPnP.
@@ -87,6 +100,9 @@ impl Default for Config {
         Self {
             listen: vec!["/ip4/0.0.0.0/tcp/4011".into()],
             api: "127.0.0.1:4012".into(),
+            web: "127.0.0.1:4013".into(),
+            web_hosts: Vec::new(),
+            web_trust_loopback: true,
             mdns: true,
             upnp: true,
             bootstrap: Vec::new(),
@@ -109,6 +125,8 @@ pub struct Settings {
     pub listen: Vec<Multiaddr>,
     /// Parsed API address.
     pub api: SocketAddr,
+    /// Parsed web page address (None: off).
+    pub web: Option<SocketAddr>,
     /// Parsed bootstrap addresses.
     pub bootstrap: Vec<Multiaddr>,
     /// Parsed external addresses.
@@ -153,6 +171,10 @@ impl Config {
             self.external_addresses.iter().map(|s| addr("external_addresses", s)).collect::<Result<Vec<_>, _>>()?;
         let api: SocketAddr =
             self.api.parse().map_err(|e| ConfigError::Value { key: "api", why: format!("{:?}: {e}", self.api) })?;
+        let web = match self.web.trim() {
+            "" | "off" => None,
+            w => Some(w.parse().map_err(|e| ConfigError::Value { key: "web", why: format!("{w:?}: {e}") })?),
+        };
         if !(1..=1024).contains(&self.cache_mib) {
             return Err(ConfigError::Value { key: "cache_mib", why: "must be 1..=1024".into() });
         }
@@ -165,7 +187,7 @@ impl Config {
         if self.outbound_peers == 0 || self.outbound_peers > self.max_connections {
             return Err(ConfigError::Value { key: "outbound_peers", why: "must be 1..=max_connections".into() });
         }
-        Ok(Settings { config: self, listen, api, bootstrap, external })
+        Ok(Settings { config: self, listen, api, web, bootstrap, external })
     }
 }
 
@@ -190,6 +212,15 @@ mod tests {
         assert_eq!(Config::load(&file)?.check()?.external[0].to_string(), "/dns4/home.example.org/tcp/4011");
         std::fs::write(&file, "external_addresses = [\"home.example.org:4011\"]\n")?;
         assert!(matches!(Config::load(&file)?.check(), Err(ConfigError::Value { key: "external_addresses", .. })));
+        std::fs::write(&file, "web = \"off\"\n")?;
+        assert_eq!(Config::load(&file)?.check()?.web, None);
+        std::fs::write(&file, "web = \"\"\n")?;
+        assert_eq!(Config::load(&file)?.check()?.web, None);
+        std::fs::write(&file, "web = \"0.0.0.0:4013\"\n")?;
+        assert_eq!(Config::load(&file)?.check()?.web.map(|w| w.port()), Some(4013));
+        std::fs::write(&file, "web = \"my-laptop\"\n")?;
+        assert!(matches!(Config::load(&file)?.check(), Err(ConfigError::Value { key: "web", .. })));
+        assert_eq!(Config::default().check()?.web.map(|w| w.to_string()), Some("127.0.0.1:4013".into()));
         std::fs::write(&file, "mdsn = false\n")?;
         let err = Config::load(&file).err().ok_or("unknown key accepted")?;
         assert!(err.to_string().contains("mdsn"), "{err}");

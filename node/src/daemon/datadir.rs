@@ -185,6 +185,16 @@ impl DataDir {
         self.root.join("api.addr")
     }
 
+    /// The web page's address file (`web.addr`), written when it listens.
+    pub fn web_addr_file(&self) -> PathBuf {
+        self.root.join("web.addr")
+    }
+
+    /// The paired web devices (`web-devices.json`: ids, names, secret hashes).
+    pub fn web_devices_file(&self) -> PathBuf {
+        self.root.join("web-devices.json")
+    }
+
     /// The listen address file.
     pub fn listen_file(&self) -> PathBuf {
         self.root.join("listen.addrs")
@@ -364,6 +374,26 @@ impl DataDir {
     /// Records where the API listens.
     pub fn write_api_addr(&self, addr: &std::net::SocketAddr) -> Result<(), DataDirError> {
         write_public(&self.api_addr_file(), format!("{addr}\n").as_bytes())
+    }
+
+    /// Records where the web page listens.
+    pub fn write_web_addr(&self, addr: &std::net::SocketAddr) -> Result<(), DataDirError> {
+        write_public(&self.web_addr_file(), format!("{addr}\n").as_bytes())
+    }
+
+    /// The paired web devices file's bytes, if there is one (0600: the
+    /// hashes are no sessions, but the names are the household's).
+    pub fn read_web_devices(&self) -> Result<Option<Vec<u8>>, DataDirError> {
+        let path = self.web_devices_file();
+        if !path.exists() {
+            return Ok(None);
+        }
+        read_private(&path).map(Some)
+    }
+
+    /// Replaces the paired web devices file (0600).
+    pub fn write_web_devices(&self, bytes: &[u8]) -> Result<(), DataDirError> {
+        write_private(&self.web_devices_file(), bytes)
     }
 
     /// Records where the swarm listens.

@@ -42,6 +42,7 @@ use crate::service::clock::{CLOCK_OFFSET_ENV, Clock, ClockError, unix_now};
 use crate::service::ticket::{Issuer, Ticket, TicketError, os_random};
 use crate::service::{Node, ServiceError};
 use crate::store::{LoadReport, Store, StoreConfig, StoreError};
+use crate::web;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -300,9 +301,11 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
         peer_id,
         issuer,
     };
+    let web = start_web(&dir, &settings, state.clone(), stop_rx.clone()).await;
+    let api_router = api::router(state.clone()).merge(web::cli_routes(state, web));
     let mut api_stop = stop_rx.clone();
     let api_task = tokio::spawn(async move {
-        api::serve::serve(listener, api::router(state), async move {
+        api::serve::serve(listener, api_router, async move {
             let _ = api_stop.changed().await;
         })
         .await;
@@ -320,6 +323,49 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
     flushed?;
     tracing::info!("store flushed; bye");
     Ok(())
+}
+
+/// Starts the web page when `web` is set. It is a convenience next to the
+/// node's real work (gossip, the API), so a failure to start it is logged
+/// and the node runs on without it rather than not at all.
+async fn start_web(
+    dir: &DataDir,
+    settings: &Settings,
+    api: ApiState,
+    mut stop: watch::Receiver<bool>,
+) -> Option<Arc<web::WebState>> {
+    let addr = settings.web?;
+    let listener = match tokio::net::TcpListener::bind(addr).await.and_then(|l| l.local_addr().map(|a| (l, a))) {
+        Ok(bound) => bound,
+        Err(e) => {
+            tracing::error!(%addr, error = %e, "cannot listen for the web page; running without it");
+            return None;
+        }
+    };
+    let (listener, bound) = listener;
+    let opts = web::WebOptions {
+        hosts: settings.config.web_hosts.clone(),
+        trust_loopback: settings.config.web_trust_loopback,
+    };
+    let state = match web::WebState::new(api, dir.clone(), bound, opts) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the web page; running without it");
+            return None;
+        }
+    };
+    if let Err(e) = dir.write_web_addr(&bound) {
+        tracing::warn!(error = %e, "could not write the web address file");
+    }
+    tracing::info!(web = %format!("http://{bound}"), "web page listening");
+    let serving = state.clone();
+    tokio::spawn(async move {
+        web::serve(listener, serving, async move {
+            let _ = stop.changed().await;
+        })
+        .await;
+    });
+    Some(state)
 }
 
 /// The hood secret the node runs with: the data directory's, or none

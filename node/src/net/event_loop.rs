@@ -260,6 +260,13 @@ impl EventLoop {
         self
     }
 
+    /// Publishes own messages first-hand instead of through the stem (no
+    /// origin hiding): the simulator's baseline for the stem's cost.
+    pub fn without_stem(mut self) -> Self {
+        self.stem = StemRelay::first_hand();
+        self
+    }
+
     fn dial_bootstrap(&mut self) {
         for addr in &self.bootstrap {
             if let Err(e) = self.swarm.dial(addr.clone()) {

@@ -141,6 +141,9 @@ pub struct StemRelay {
     start: Instant,
     /// Added to the clock; only tests move it.
     skew_ms: u64,
+    /// Own frames are fluffed first-hand, without a stem: only for the
+    /// simulator's measurement of what the stem costs in latency.
+    first_hand: bool,
 }
 
 impl StemRelay {
@@ -162,7 +165,16 @@ impl StemRelay {
             rejects: HashMap::new(),
             start: Instant::now(),
             skew_ms: 0,
+            first_hand: false,
         }
+    }
+
+    /// A relay that publishes own frames first-hand (no origin hiding);
+    /// it still relays the stem messages of others. For measuring the
+    /// stem's latency cost against it in the simulator; `stoopd` never
+    /// uses it.
+    pub fn first_hand() -> Self {
+        Self { first_hand: true, ..Self::new() }
     }
 
     fn now(&self) -> u64 {
@@ -199,6 +211,9 @@ impl StemRelay {
 
     /// This node posted `frame`.
     pub fn own(&mut self, frame: Vec<u8>) -> Vec<StemOut> {
+        if self.first_hand {
+            return vec![StemOut::Fluff { frame }];
+        }
         let id = frame_id(&frame);
         let action = self.stem.own(id, self.now());
         self.apply(action, frame, true)

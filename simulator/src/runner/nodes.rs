@@ -42,7 +42,10 @@ pub(super) fn start_node(
         Some(node) => {
             // Honest nodes dial (and redial) through the event loop, as stoopd does.
             let (event_loop, net) = EventLoop::new(swarm, node.clone(), topic.clone(), SIM_RESYNC_SECS);
-            let event_loop = event_loop.with_bootstrap(bootstrap);
+            let mut event_loop = event_loop.with_bootstrap(bootstrap);
+            if !s.node.stem {
+                event_loop = event_loop.without_stem();
+            }
             let task = tokio::spawn(event_loop.run(stop_rx));
             Ok(Running { stop, task, net: Some(net), frames: None })
         }

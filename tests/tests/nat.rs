@@ -78,14 +78,15 @@ fn homes_behind_nat_reach_each_other_and_survive_the_public_member_leaving() -> 
     let result = (|| -> TestResult {
         wait_for(JOIN, "B and C to become members", || (member(&b) && member(&c)).then_some(()))?;
         eprintln!("FIGURE join behind NAT: B and C members after {:?}", t_join.elapsed());
-        let c_id = c.peer_id().ok_or("no peer id for C")?;
+        let (b_id, c_id) = (b.peer_id().ok_or("no peer id for B")?, c.peer_id().ok_or("no peer id for C")?);
+        let punched_to = |n: &NsNode, other: &str| {
+            n.status()
+                .is_some_and(|s| s["reachability"]["punched"].as_array().is_some_and(|l| l.iter().any(|p| p == other)))
+        };
         wait_for(JOIN, "a hole-punched connection between B and C", || {
             let peers = b.json(&["peers"])?;
             let with_c = peers["peers"].as_array()?.iter().any(|x| x["peer_id"] == c_id.as_str());
-            let punched = [&b, &c]
-                .iter()
-                .any(|n| n.status().is_some_and(|s| s["reachability"]["hole_punches"].as_u64().unwrap_or(0) > 0));
-            (with_c && punched).then_some(())
+            (with_c && (punched_to(&b, &c_id) || punched_to(&c, &b_id))).then_some(())
         })?;
         eprintln!("B-C hole punched after {:?}", t_join.elapsed());
         let all = [(&a, "A"), (&p, "P"), (&b, "B"), (&c, "C")];

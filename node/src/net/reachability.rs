@@ -40,6 +40,17 @@ pub const RESERVE_AFTER_SECS: u64 = 10;
 /// Kademlia for more: that is how two homes learn each other's circuit
 /// addresses from a public member.
 pub const DISCOVERY_INTERVAL_SECS: u64 = 15;
+/// Rounds of DCUtR (3 attempts each) per peer before staying relayed:
+/// a punch that fails once through two ordinary NATs often works on the
+/// next round (the two SYNs crossed badly); behind a random-port NAT it
+/// never will, and each round costs a brief loss of the relayed link.
+pub const PUNCH_ROUNDS: u32 = 3;
+/// Seconds before the next round.
+pub const PUNCH_RETRY_SECS: u64 = 10;
+/// Peers with a retry pending: the mesh is at most 12 peers.
+pub const MAX_PUNCH_RETRIES: usize = 32;
+/// Peers reached by hole punching listed in the status.
+pub const MAX_PUNCHED_SHOWN: usize = 16;
 /// Hood (gossipsub topic) peers under which the node keeps looking: the
 /// gossip mesh's lower bound (mesh_n - 2).
 pub const DISCOVERY_TARGET: usize = 4;
@@ -65,6 +76,11 @@ pub struct Reach {
     next_discovery: u64,
     hole_punches: u64,
     view: watch::Sender<(ReachabilityInfo, TicketAddrs)>,
+    /// Peers whose hole punch failed: rounds so far and when to try again.
+    /// Bounded by [`MAX_PUNCH_RETRIES`].
+    punch_retries: BTreeMap<PeerId, (u32, u64)>,
+    /// The last [`MAX_PUNCHED_SHOWN`] peers a hole punch reached.
+    punched: Vec<PeerId>,
     /// Whether the relay server is on (the node is public).
     serving: bool,
     /// Hood peers and the addresses that reached them, saved for restarts.
@@ -97,6 +113,8 @@ impl Reach {
             view: watch::Sender::new((ReachabilityInfo::default(), TicketAddrs::default())),
             bootstrap: BTreeSet::new(),
             serving: false,
+            punch_retries: BTreeMap::new(),
+            punched: Vec::new(),
             book: AddressBook::in_memory(),
         };
         swarm.behaviour_mut().relay_server.set_status(Some(relay::Status::Disable));
@@ -273,6 +291,11 @@ impl Reach {
             SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result })) => match result {
                 Ok(direct) => {
                     self.hole_punches += 1;
+                    self.punch_retries.remove(&remote_peer_id);
+                    if self.punched.len() >= MAX_PUNCHED_SHOWN {
+                        self.punched.remove(0);
+                    }
+                    self.punched.push(remote_peer_id);
                     let relayed = self.relayed.remove(&remote_peer_id).unwrap_or_default();
                     tracing::info!(peer = %remote_peer_id, closing = relayed.len(), "hole punched; closing the relayed connection");
                     // gossipsub moves its mesh keep-alive to the remaining
@@ -281,7 +304,15 @@ impl Reach {
                         swarm.close_connection(id);
                     }
                 }
-                Err(e) => tracing::info!(peer = %remote_peer_id, error = %e, "hole punch failed; staying relayed"),
+                Err(e) => {
+                    let tries = self.punch_retries.get(&remote_peer_id).map_or(0, |(n, _)| *n);
+                    if tries < PUNCH_ROUNDS && self.punch_retries.len() < MAX_PUNCH_RETRIES {
+                        tracing::info!(peer = %remote_peer_id, error = %e, "hole punch failed; trying again later");
+                        self.punch_retries.insert(remote_peer_id, (tries + 1, now + PUNCH_RETRY_SECS));
+                    } else {
+                        tracing::info!(peer = %remote_peer_id, error = %e, "hole punch failed; staying relayed");
+                    }
+                }
             },
             SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
                 let lost: Vec<PeerId> =
@@ -339,6 +370,21 @@ impl Reach {
                 }
             }
         }
+        let due: Vec<PeerId> = self.punch_retries.iter().filter(|(_, (_, at))| *at <= now).map(|(p, _)| *p).collect();
+        for peer in due {
+            // DCUtR runs once per relayed connection: a fresh one (dialed
+            // through the relay again right away) gets a fresh round.
+            if let Some(relayed) = self.relayed.remove(&peer) {
+                tracing::info!(%peer, "redialing through the relay for another hole punch");
+                for id in relayed {
+                    swarm.close_connection(id);
+                }
+                let _ = swarm.dial(peer);
+            }
+            if let Some(entry) = self.punch_retries.get_mut(&peer) {
+                entry.1 = u64::MAX;
+            }
+        }
         if hood_peers < DISCOVERY_TARGET && now >= self.next_discovery && !self.dialed.is_empty() {
             self.next_discovery = now + DISCOVERY_INTERVAL_SECS;
             let _ = swarm.behaviour_mut().kad.bootstrap();
@@ -383,6 +429,7 @@ impl Reach {
             },
             relays: self.state.relays().map(ToString::to_string).collect(),
             hole_punches: self.hole_punches,
+            punched: self.punched.iter().map(ToString::to_string).collect(),
         };
         self.view.send_replace((info, TicketAddrs { reachable, others, listen }));
     }

@@ -169,6 +169,18 @@ impl Reach {
             self.relayed.entry(peer).or_default().insert(id);
             return;
         }
+        // A direct connection to a peer this node also reaches through a
+        // relay is a hole punch (DCUtR). The NAT mapping it went through
+        // admits only this node, so its address must not reach Kademlia:
+        // two other NAT'd members that looked each other up there dialed
+        // each other at once, TCP's simultaneous open joined the two dials
+        // into one connection with two initiators, its handshake failed,
+        // and the leftover TIME_WAIT and conntrack state on that exact
+        // address pair made every later DCUtR attempt between them time out
+        // (the namespace tests' "one home in four never punches").
+        if self.relayed.contains_key(&peer) {
+            return;
+        }
         if let Some(ip) = super::ip_limits::remote_ip(ep.get_remote_address()) {
             self.remote_ip.insert(peer, ip);
         }

@@ -106,7 +106,40 @@ pub fn status(v: &Value) -> String {
     for k in STATUS_FIELDS {
         t.add_row(vec![k.replace('_', " "), v[k].to_string().trim_matches('"').to_owned()]);
     }
-    format!("{t}\n")
+    let r = &v["reachability"];
+    let detail = match str_of(&r["state"]) {
+        "public" => list_of(&r["addrs"]),
+        "relayed" => format!("through {}", list_of(&r["relays"])),
+        _ => String::new(),
+    };
+    t.add_row(vec!["reachability".to_owned(), format!("{} {detail}", str_of(&r["state"])).trim_end().to_owned()]);
+    let mut out = format!("{t}\n");
+    if str_of(&r["state"]) == "private" {
+        out.push_str(PRIVATE_HINT);
+        out.push('\n');
+    }
+    out
+}
+
+/// The one-line hint `stoop status` prints for a `private` node.
+pub const PRIVATE_HINT: &str =
+    "no neighbor can reach this node; enable UPnP on the router, forward TCP 4011, or set external_addresses";
+
+/// What `stoop invite` warns about on stderr: a ticket with no address a
+/// neighbor outside this LAN can reach (the node is neither public nor
+/// relayed).
+pub fn invite_warning(v: &Value) -> Option<String> {
+    match str_of(&v["reachability"]) {
+        "public" | "relayed" | "" => None,
+        state => Some(format!(
+            "warning: this node is {state}: the ticket holds no address reachable from outside this LAN, \
+             so only a neighbor on the same network can join with it ({PRIVATE_HINT})"
+        )),
+    }
+}
+
+fn list_of(v: &Value) -> String {
+    v.as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
 }
 
 /// `stoop id`: author key, hood and standing, from the node's status.
@@ -318,5 +351,17 @@ mod tests {
         assert!(text.contains("1m ago") && text.contains("hidden"), "{text}");
         let last = text.lines().last().unwrap_or_default();
         assert!(last.starts_with("roster v2: ") && last.contains("add") && last.ends_with(" (at 90)"), "{text}");
+    }
+
+    #[test]
+    fn a_private_node_gets_the_hint_and_its_invite_a_warning() {
+        let private = json!({ "reachability": { "state": "private", "addrs": [], "relays": [] } });
+        assert!(status(&private).contains(PRIVATE_HINT));
+        assert!(invite_warning(&json!({ "reachability": "private" })).is_some_and(|w| w.contains("outside this LAN")));
+        // Positive controls: reachable nodes get neither.
+        let public = json!({ "reachability": { "state": "public", "addrs": ["/ip4/192.0.2.1/tcp/4011"] } });
+        assert!(!status(&public).contains(PRIVATE_HINT) && status(&public).contains("/ip4/192.0.2.1/tcp/4011"));
+        assert_eq!(invite_warning(&json!({ "reachability": "relayed" })), None);
+        assert_eq!(invite_warning(&json!({ "ticket": "stoop2:x" })), None, "an older node says nothing");
     }
 }

@@ -28,6 +28,7 @@
 //! - [`stem`]: Dandelion++ stem routing, so nobody can tell who posted.
 //! - [`ip_limits`]: per-IP connection caps, reserved slots, evicting strangers.
 //! - [`bootstrap`]: ticket address lists, capped, shuffled, signed by the inviter.
+//! - [`reachability`]: public / relayed / private, decided by confirmation only.
 //! - `testkit` (feature `testkit`): builders for hoods, members and
 //!   messages, shared by tests, benches, the simulator and the demo.
 
@@ -47,6 +48,7 @@ pub mod message;
 pub mod moderation;
 pub mod peer_budget;
 pub mod quota;
+pub mod reachability;
 pub mod reconcile;
 pub mod redial;
 pub mod roster;

@@ -388,3 +388,4 @@ pub fn join_hood(dir: &Path, n: usize) -> TestResult<Vec<Node>> {
     }
     Ok(nodes)
 }
+pub mod netns;

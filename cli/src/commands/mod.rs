@@ -103,6 +103,9 @@ fn id(c: &Client, json: bool) -> Result<(), ClientError> {
 fn invite(c: &Client, json: bool, expires: u64, qr: bool) -> Result<(), ClientError> {
     let v = c.post("/v1/members/invites", &json!({ "expires_in": expires }))?;
     let ticket = v["ticket"].as_str().unwrap_or("");
+    if let Some(warning) = render::invite_warning(&v) {
+        eprintln!("{warning}");
+    }
     if json {
         print_json(&v);
     } else {

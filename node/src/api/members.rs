@@ -52,11 +52,11 @@ pub(super) async fn invite(State(s): State<ApiState>, body: axum::body::Bytes) -
         Err(e) => return Answer::refused(e).map(IntoResponse::into_response),
     };
     let _ = s.net.publish(env.to_bytes()).await;
-    let listen: Vec<libp2p::Multiaddr> =
-        s.net.listen_addrs().await.unwrap_or_default().iter().filter_map(|a| a.parse().ok()).collect();
-    let ticket = s.issuer.ticket(charter, env.clone(), secret, &listen);
-    let body =
-        json!({ "ticket": ticket.encode(), "invite": env.id().to_hex(), "expires": now.saturating_add(expires_in) });
+    let addrs = s.net.ticket_addrs().await.unwrap_or_default();
+    let ticket = s.issuer.ticket(charter, env.clone(), secret, &addrs);
+    let reachability = s.net.reachability().state;
+    let body = json!({ "ticket": ticket.encode(), "invite": env.id().to_hex(),
+        "expires": now.saturating_add(expires_in), "reachability": reachability });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 

@@ -12,6 +12,7 @@ use super::{ApiState, read};
 pub(super) async fn status(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let peers = s.net.peers().await.map(|p| p.len()).unwrap_or(0);
     let listen = s.net.listen_addrs().await.unwrap_or_default();
+    let reachability = s.net.reachability();
     let me = s.node.author();
     let now = s.node.now();
     let uptime_secs = s.started.elapsed().as_secs();
@@ -28,6 +29,7 @@ pub(super) async fn status(State(s): State<ApiState>) -> Result<Json<Value>, Api
             "moderator": ledger.roster().is_moderator(&me),
             "peers": peers,
             "listen": listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "reachability": reachability,
             "store_messages": replica.store().len(),
             "alerts": ledger.alerts().count(),
             "pending": ledger.pending_len(),

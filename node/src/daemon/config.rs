@@ -27,7 +27,7 @@ pub enum ConfigError {
 
 /// Keys that may come from `STOOP_*` variables (others, like
 /// `STOOP_DATA_DIR`, belong to the command line).
-const ENV_KEYS: [&str; 13] = [
+const ENV_KEYS: [&str; 14] = [
     "listen",
     "api",
     "web",
@@ -41,6 +41,7 @@ const ENV_KEYS: [&str; 13] = [
     "outbound_peers",
     "resync_secs",
     "admission",
+    "external_addresses",
 ];
 
 /// Who may connect to the node (PROTOCOL.md, "Admission").
@@ -89,6 +90,9 @@ pub struct Config {
     pub resync_secs: u64,
     /// Who may connect: `required` (default) or `open`.
     pub admission: Admission,
+    /// Addresses that reach this node from other networks, for a port
+    /// forward, a static IP or a DNS name (`/dns4/home.example.org/tcp/4011`).
+    pub external_addresses: Vec<String>,
 }
 
 impl Default for Config {
@@ -107,6 +111,7 @@ impl Default for Config {
             outbound_peers: crate::core::dial_budget::DEFAULT_OUTBOUND_PEERS as u32,
             resync_secs: crate::core::sync::RESYNC_INTERVAL_SECS,
             admission: Admission::Required,
+            external_addresses: Vec::new(),
         }
     }
 }
@@ -124,6 +129,8 @@ pub struct Settings {
     pub web: Option<SocketAddr>,
     /// Parsed bootstrap addresses.
     pub bootstrap: Vec<Multiaddr>,
+    /// Parsed external addresses.
+    pub external: Vec<Multiaddr>,
 }
 
 /// Parser errors come with multi-line source snippets; the daemon reports
@@ -160,6 +167,8 @@ impl Config {
             return Err(ConfigError::Value { key: "listen", why: "at least one address is needed".into() });
         }
         let bootstrap = self.bootstrap.iter().map(|s| addr("bootstrap", s)).collect::<Result<Vec<_>, _>>()?;
+        let external =
+            self.external_addresses.iter().map(|s| addr("external_addresses", s)).collect::<Result<Vec<_>, _>>()?;
         let api: SocketAddr =
             self.api.parse().map_err(|e| ConfigError::Value { key: "api", why: format!("{:?}: {e}", self.api) })?;
         let web = match self.web.trim() {
@@ -178,7 +187,7 @@ impl Config {
         if self.outbound_peers == 0 || self.outbound_peers > self.max_connections {
             return Err(ConfigError::Value { key: "outbound_peers", why: "must be 1..=max_connections".into() });
         }
-        Ok(Settings { config: self, listen, api, web, bootstrap })
+        Ok(Settings { config: self, listen, api, web, bootstrap, external })
     }
 }
 
@@ -199,6 +208,10 @@ mod tests {
         assert_eq!(Config::load(&file)?.admission, Admission::Open);
         std::fs::write(&file, "admission = \"maybe\"\n")?;
         assert!(Config::load(&file).is_err(), "unknown admission mode");
+        std::fs::write(&file, "external_addresses = [\"/dns4/home.example.org/tcp/4011\"]\n")?;
+        assert_eq!(Config::load(&file)?.check()?.external[0].to_string(), "/dns4/home.example.org/tcp/4011");
+        std::fs::write(&file, "external_addresses = [\"home.example.org:4011\"]\n")?;
+        assert!(matches!(Config::load(&file)?.check(), Err(ConfigError::Value { key: "external_addresses", .. })));
         std::fs::write(&file, "web = \"off\"\n")?;
         assert_eq!(Config::load(&file)?.check()?.web, None);
         std::fs::write(&file, "web = \"\"\n")?;

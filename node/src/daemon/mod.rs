@@ -280,7 +280,8 @@ pub async fn run(dir: DataDir, settings: Settings, shutdown: impl Future<Output 
     let peer_id = node_key.public().to_peer_id().to_string();
     let issuer = Arc::new(Issuer::new(author_key, hood_secret, node_key.public().to_peer_id()));
     let (event_loop, net) = EventLoop::new(swarm, node.clone(), hood_topic(&hood), settings.config.resync_secs);
-    let event_loop = event_loop.with_bootstrap(settings.bootstrap.clone());
+    let event_loop = event_loop.with_bootstrap(settings.bootstrap.clone()).with_external_addresses(&settings.external);
+    let event_loop = event_loop.with_address_book(&dir.root().join("peers.addrs"));
     let listen_task = tokio::spawn(publish_listen_addrs(dir.clone(), event_loop.watch_listen_addrs()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let net_task = tokio::spawn(event_loop.run(stop_rx.clone()));

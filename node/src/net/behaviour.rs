@@ -76,6 +76,20 @@ pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// fill (80 MiB of provider records took a node from 15 to 526 MB of RSS).
 pub const KAD_MAX_RECORDS: usize = 0;
 
+/// AutoNAT v1 settings: any peer's dial-back counts, whatever the address
+/// class (a hood on a 10.x network is real; confirmation decides, see
+/// `core::reachability`); the first probe soon after start, and retries
+/// twice a minute while unconfirmed instead of every 90 s.
+pub fn autonat_v1_config() -> autonat::v1::Config {
+    autonat::v1::Config {
+        only_global_ips: false,
+        boot_delay: Duration::from_secs(5),
+        retry_interval: Duration::from_secs(30),
+        throttle_server_period: Duration::from_secs(15),
+        ..autonat::v1::Config::default()
+    }
+}
+
 /// What the behaviour needs to know beyond the key.
 #[derive(Debug, Clone)]
 pub struct BehaviourConfig {
@@ -233,10 +247,20 @@ pub struct Behaviour {
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     /// LAN discovery.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
-    /// Learns whether this node is reachable.
-    pub autonat: autonat::Behaviour,
+    /// Asks peers to dial this node's candidate addresses back (AutoNAT v2).
+    pub autonat: autonat::v2::client::Behaviour,
+    /// Dials peers' candidate addresses back for them (AutoNAT v2).
+    pub autonat_server: autonat::v2::server::Behaviour,
+    /// AutoNAT v1, for what v2 cannot do: a v2 client only asks peers it
+    /// dialed itself, and a public node behind no NAT is mostly dialed by
+    /// homes (whose addresses it cannot dial), so it would never learn it
+    /// is public. v1 asks any connected peer.
+    pub autonat_v1: autonat::v1::Behaviour,
     /// Reaches peers behind NAT through relays.
     pub relay: relay::client::Behaviour,
+    /// Relays for members behind NAT; serves only once this node has a
+    /// confirmed external address (see `net::relay`).
+    pub relay_server: relay::Behaviour,
     /// Hole punching through a relayed connection.
     pub dcutr: dcutr::Behaviour,
     /// Port mapping on the home router.
@@ -287,13 +311,23 @@ impl Behaviour {
             gossipsub: gossipsub(cfg, topic)?,
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
-                    .with_agent_version(format!("stoopd/{}", env!("CARGO_PKG_VERSION"))),
+                    .with_agent_version(format!("stoopd/{}", env!("CARGO_PKG_VERSION")))
+                    // New circuit addresses reach peers at once, not at the
+                    // next 5-minute identify round.
+                    .with_push_listen_addr_updates(true)
+                    // No cache: it would hand every listen address a peer
+                    // reports (loopback, its LAN) to Kademlia and the dialer;
+                    // `net::reachability` passes on only confirmed ones.
+                    .with_cache_size(0),
             ),
             ping: ping::Behaviour::new(ping::Config::new().with_interval(PING_INTERVAL)),
             kad,
             mdns: mdns.into(),
-            autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+            autonat: autonat::v2::client::Behaviour::default(),
+            autonat_server: autonat::v2::server::Behaviour::default(),
+            autonat_v1: autonat::v1::Behaviour::new(peer_id, autonat_v1_config()),
             relay,
+            relay_server: relay::Behaviour::new(peer_id, super::relay::server_config()),
             dcutr: dcutr::Behaviour::new(peer_id),
             upnp: cfg.upnp.then(upnp::tokio::Behaviour::default).into(),
             sync: request_response::Behaviour::new(

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::behaviour::{Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD};
 use super::peer_limits::PeerLimits;
 use super::reconcile::{Ctx, Out, SyncV2};
+use super::reachability::Reach;
 use super::stem::{StemOut, StemRelay};
 use crate::core::bans::{BAN_SECS, Bans};
 use crate::core::ledger::{Accepted, Outcome};
@@ -99,7 +100,7 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct NetClient {
     tx: mpsc::Sender<Command>,
-    peer_id: PeerId,
+    reach: watch::Receiver<(crate::service::network::ReachabilityInfo, crate::service::ticket::TicketAddrs)>,
 }
 
 impl NetClient {
@@ -141,15 +142,16 @@ impl Network for NetClient {
         Box::pin(async move { Ok(NetClient::listen_addrs(self).await?.iter().map(ToString::to_string).collect()) })
     }
 
-    fn ticket_addrs(&self) -> BoxFuture<'_, Result<Vec<String>, NetError>> {
+    fn ticket_addrs(&self) -> BoxFuture<'_, Result<crate::service::ticket::TicketAddrs, NetError>> {
         Box::pin(async move {
-            let listen = NetClient::listen_addrs(self).await?;
-            Ok(listen
-                .into_iter()
-                .filter(|a| !a.iter().any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())))
-                .map(|a| format!("{a}/p2p/{}", self.peer_id))
-                .collect())
+            let mut addrs = self.reach.borrow().1.clone();
+            addrs.listen = NetClient::listen_addrs(self).await?;
+            Ok(addrs)
         })
+    }
+
+    fn reachability(&self) -> crate::service::network::ReachabilityInfo {
+        self.reach.borrow().0.clone()
     }
 }
 
@@ -181,6 +183,8 @@ pub struct EventLoop {
     limits: PeerLimits,
     /// Origin hiding: own messages leave through the stem.
     stem: StemRelay,
+    /// Reachability, relay reservations, hole punches (`net::reachability`).
+    reach: Reach,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -191,11 +195,13 @@ impl std::fmt::Debug for EventLoop {
 
 impl EventLoop {
     /// Wraps a built swarm; returns the loop and its client handle.
-    pub fn new(swarm: Swarm<Behaviour>, node: Arc<Node>, topic: IdentTopic, resync_secs: u64) -> (Self, NetClient) {
+    pub fn new(mut swarm: Swarm<Behaviour>, node: Arc<Node>, topic: IdentTopic, resync_secs: u64) -> (Self, NetClient) {
         let (tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let (finished_tx, finished) = mpsc::channel(RESULT_CHANNEL_CAPACITY);
         let peer_id = *swarm.local_peer_id();
         let v2 = SyncV2::new(node.hood(), resync_secs);
+        let reach = Reach::new(&mut swarm, &[], node.now());
+        let reach_rx = reach.watch();
         let this = Self {
             swarm,
             commands,
@@ -213,8 +219,9 @@ impl EventLoop {
             redial: Redial::new(),
             limits: PeerLimits::default(),
             stem: StemRelay::new(),
+            reach,
         };
-        (this, NetClient { tx, peer_id })
+        (this, NetClient { tx, reach: reach_rx })
     }
 
     /// The swarm's listen addresses as they change.
@@ -225,7 +232,26 @@ impl EventLoop {
     /// Peers to dial when the loop starts, and again (with a backoff) for
     /// as long as the node has no peers at all.
     pub fn with_bootstrap(mut self, addrs: Vec<Multiaddr>) -> Self {
+        self.reach.bootstrap(&addrs);
         self.bootstrap = addrs;
+        self
+    }
+
+    /// Addresses the operator says reach this node (`external_addresses`).
+    pub fn with_external_addresses(mut self, addrs: &[Multiaddr]) -> Self {
+        self.reach.configure(&mut self.swarm, addrs, self.node.now());
+        self
+    }
+
+    /// Hood peers reached before, saved at `path`: dialed at start and
+    /// while alone, like the bootstrap list.
+    pub fn with_address_book(mut self, path: &std::path::Path) -> Self {
+        let known = self.reach.use_book(super::address_book::AddressBook::load(path));
+        for addr in known {
+            if !self.bootstrap.contains(&addr) {
+                self.bootstrap.push(addr);
+            }
+        }
         self
     }
 
@@ -327,6 +353,12 @@ impl EventLoop {
                 self.unsent.push_back((bytes, self.node.now() + PUBLISH_RETRY_SECS));
             }
         }
+    }
+
+    /// Connected peers subscribed to the hood's topic.
+    fn stem_peer_count(&self) -> usize {
+        let topic = self.topic.hash();
+        self.swarm.behaviour().gossipsub.all_peers().filter(|(_, topics)| topics.contains(&&topic)).count()
     }
 
     /// Tells the stem which connected peers are in the hood topic.
@@ -444,7 +476,10 @@ impl EventLoop {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }
         self.refresh_stem_peers();
-        if self.redial.due(now, self.peers.len()) {
+        let hood_peers = self.stem_peer_count();
+        self.reach.tick(&mut self.swarm, now, hood_peers, &self.node.metrics);
+        // A connection to a relay alone is not the hood: count topic peers.
+        if self.redial.due(now, hood_peers) {
             tracing::info!(addrs = self.bootstrap.len(), "no peers; dialing the bootstrap list again");
             self.dial_bootstrap();
             // Peers met before (now offline, or moved) may be back too.
@@ -495,7 +530,8 @@ impl EventLoop {
                 tracing::info!(%address, "listening");
                 self.listen_addrs.send_replace(self.swarm.listeners().cloned().collect());
             }
-            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
+                self.reach.connected(&mut self.swarm, peer_id, connection_id, &endpoint);
                 let entry = self.peers.entry(peer_id).or_insert_with(|| PeerInfo {
                     peer_id: peer_id.to_string(),
                     address: endpoint.get_remote_address().to_string(),
@@ -510,7 +546,8 @@ impl EventLoop {
                     self.v2.connected(peer_id, &mut Ctx { swarm: &mut self.swarm, node: &self.node });
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
+                self.reach.disconnected(peer_id, connection_id, num_established);
                 if num_established == 0 {
                     tracing::info!(%peer_id, "peer disconnected");
                     self.peers.remove(&peer_id);
@@ -581,6 +618,7 @@ impl EventLoop {
                 if topic == self.topic.hash() =>
             {
                 self.swarm.behaviour_mut().ip_limits.joined_topic(&peer_id);
+                self.reach.hood_peer(peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Stem(request_response::Event::Message {
                 peer,
@@ -600,9 +638,7 @@ impl EventLoop {
                 if let Some(p) = self.peers.get_mut(&peer_id) {
                     p.agent = Some(info.agent_version.clone());
                 }
-                for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                }
+                self.reach.identified(&mut self.swarm, peer_id, &info);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ev)) => {
                 if let (Ok(rtt), Some(p)) = (ev.result, self.peers.get_mut(&ev.peer)) {
@@ -617,7 +653,7 @@ impl EventLoop {
                     }
                 }
             }
-            _ => {}
+            other => self.reach.event(&mut self.swarm, other, self.node.now()),
         }
     }
 

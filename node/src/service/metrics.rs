@@ -41,6 +41,12 @@ pub struct Metrics {
     /// Network work turned away because the replica's queue was full, by
     /// kind of work.
     pub busy: Family<Labels, Counter>,
+    /// 1 for the node's current reachability state, 0 for the others.
+    pub reachability: Family<Labels, Gauge>,
+    /// Relay reservations this node holds.
+    pub relay_reservations: Gauge,
+    /// Hole punches that replaced a relayed connection since start.
+    pub hole_punches: Gauge,
 }
 
 impl Default for Metrics {
@@ -68,6 +74,9 @@ impl Metrics {
             peer_ban_reasons: Family::default(),
             sync_refused: Family::default(),
             busy: Family::default(),
+            reachability: Family::default(),
+            relay_reservations: Gauge::default(),
+            hole_punches: Gauge::default(),
         };
         registry.register("messages", "Messages validated, by origin, kind, verdict and reason", m.messages.clone());
         registry.register("peers", "Connected peers", m.peers.clone());
@@ -93,6 +102,17 @@ impl Metrics {
             "busy",
             "Network work turned away because the replica's queue was full (gossip is then ignored, a sync page retried later)",
             m.busy.clone(),
+        );
+        registry.register(
+            "reachability",
+            "1 for the current reachability (public, relayed, private, unknown)",
+            m.reachability.clone(),
+        );
+        registry.register("relay_reservations", "Relay reservations this node holds", m.relay_reservations.clone());
+        registry.register(
+            "hole_punches",
+            "Hole punches that replaced a relayed connection since start",
+            m.hole_punches.clone(),
         );
         Self { registry, ..m }
     }

@@ -38,7 +38,31 @@ pub trait Network: Send + Sync + std::fmt::Debug {
     fn peers(&self) -> BoxFuture<'_, Result<Vec<PeerInfo>, NetError>>;
     /// Addresses the node listens on.
     fn listen_addrs(&self) -> BoxFuture<'_, Result<Vec<String>, NetError>>;
-    /// Addresses worth putting in an invite ticket: the listen addresses a
-    /// peer can dial (no unspecified ones), with this node's peer id.
-    fn ticket_addrs(&self) -> BoxFuture<'_, Result<Vec<String>, NetError>>;
+    /// Addresses worth putting in an invite ticket, by kind.
+    fn ticket_addrs(&self) -> BoxFuture<'_, Result<super::ticket::TicketAddrs, NetError>>;
+    /// Whether neighbors on other networks can reach this node.
+    fn reachability(&self) -> ReachabilityInfo {
+        ReachabilityInfo::default()
+    }
+}
+
+/// The node's reachability as the API shows it (see `core::reachability`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ReachabilityInfo {
+    /// `public`, `relayed`, `private` or `unknown`.
+    pub state: &'static str,
+    /// Confirmed external addresses (when public).
+    pub addrs: Vec<String>,
+    /// Relays holding a reservation for this node (their peer ids).
+    pub relays: Vec<String>,
+    /// Hole punches that replaced a relayed connection since start.
+    pub hole_punches: u64,
+    /// The last peers (up to 16) a hole punch reached.
+    pub punched: Vec<String>,
+}
+
+impl Default for ReachabilityInfo {
+    fn default() -> Self {
+        Self { state: "unknown", addrs: Vec::new(), relays: Vec::new(), hole_punches: 0, punched: Vec::new() }
+    }
 }

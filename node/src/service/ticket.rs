@@ -160,30 +160,63 @@ impl Issuer {
     }
 
     /// The ticket for `invite` (signed by this node's author key), pointing
-    /// at this node's `listen` addresses.
-    pub fn ticket(&self, charter: SignedCharter, invite: Envelope, secret: AuthorKey, listen: &[Multiaddr]) -> Ticket {
-        let addrs = ticket_addrs(listen, self.peer_id);
+    /// at `addrs` (see [`TicketAddrs`] for which come first).
+    pub fn ticket(&self, charter: SignedCharter, invite: Envelope, secret: AuthorKey, addrs: &TicketAddrs) -> Ticket {
+        let addrs = ticket_addrs(addrs, self.peer_id);
         let bootstrap = SignedAddrs::sign(&self.author, &invite.id(), addrs, &mut os_random);
         Ticket { charter, invite, secret, hood_secret: self.hood_secret.clone(), bootstrap }
     }
 }
 
-/// The dialable forms of `listen` for `peer`: unspecified addresses
-/// dropped, `/p2p/peer` appended once (a relayed address may already end
-/// with it), as multiaddr bytes.
-pub fn ticket_addrs(listen: &[Multiaddr], peer: PeerId) -> Vec<Vec<u8>> {
-    listen
-        .iter()
-        .filter(|a| {
-            !a.iter().any(|p| match p {
-                Protocol::Ip4(ip) => ip.is_unspecified(),
-                Protocol::Ip6(ip) => ip.is_unspecified(),
-                _ => false,
-            })
+/// What a node knows of the ways to reach it and its hood, by kind.
+#[derive(Debug, Clone, Default)]
+pub struct TicketAddrs {
+    /// This node's addresses confirmed reachable from other networks
+    /// (configured, UPnP, dial-back), then its relay circuit addresses.
+    pub reachable: Vec<Multiaddr>,
+    /// Other members confirmed reachable, each ending with its `/p2p/` id.
+    pub others: Vec<Multiaddr>,
+    /// This node's listen addresses (LAN, loopback, unspecified).
+    pub listen: Vec<Multiaddr>,
+}
+
+/// The ticket's addresses, in priority order (the signed list keeps the
+/// first [`MAX_TICKET_ADDRS`](crate::core::bootstrap::MAX_TICKET_ADDRS)):
+/// this node's reachable addresses, other reachable members, this node's
+/// LAN addresses (a neighbor on the same LAN), and loopback only when
+/// nothing else exists (the one-machine quick start). Own addresses get
+/// `/p2p/peer` once (`with_p2p`; a circuit address may already end with
+/// it); unspecified addresses are dropped.
+pub fn ticket_addrs(addrs: &TicketAddrs, peer: PeerId) -> Vec<Vec<u8>> {
+    let unspecified = |a: &Multiaddr| {
+        a.iter().any(|p| match p {
+            Protocol::Ip4(ip) => ip.is_unspecified(),
+            Protocol::Ip6(ip) => ip.is_unspecified(),
+            _ => false,
         })
-        .filter_map(|a| a.clone().with_p2p(peer).ok())
-        .map(|a| a.to_vec())
-        .collect()
+    };
+    let loopback = |a: &Multiaddr| {
+        a.iter().any(|p| match p {
+            Protocol::Ip4(ip) => ip.is_loopback(),
+            Protocol::Ip6(ip) => ip.is_loopback(),
+            _ => false,
+        })
+    };
+    let own = |a: &Multiaddr| a.clone().with_p2p(peer).ok();
+    let listen: Vec<&Multiaddr> = addrs.listen.iter().filter(|a| !unspecified(a)).collect();
+    let mut out: Vec<Multiaddr> = addrs.reachable.iter().filter(|a| !unspecified(a)).filter_map(own).collect();
+    out.extend(addrs.others.iter().filter(|a| matches!(a.iter().last(), Some(Protocol::P2p(p)) if p != peer)).cloned());
+    out.extend(listen.iter().filter(|a| !loopback(a)).filter_map(|a| own(a)));
+    if out.is_empty() {
+        out.extend(listen.iter().filter_map(|a| own(a)));
+    }
+    let mut seen = Vec::with_capacity(out.len());
+    for a in out {
+        if !seen.contains(&a) {
+            seen.push(a);
+        }
+    }
+    seen.into_iter().map(|a| a.to_vec()).collect()
 }
 
 /// Randomness for shuffling address lists; a failing source leaves the
@@ -209,7 +242,8 @@ mod tests {
         let (invite, secret) = f.invite(&f.founders[0], 10, 1000)?;
         let peer = PeerId::random();
         let issuer = Issuer::new(f.founders[0].clone(), Some(HoodSecret::from_bytes([9; 32])), peer);
-        Ok((issuer.ticket(f.charter.clone(), invite, secret, listen), peer))
+        let addrs = TicketAddrs { listen: listen.to_vec(), ..TicketAddrs::default() };
+        Ok((issuer.ticket(f.charter.clone(), invite, secret, &addrs), peer))
     }
 
     fn reencode(t: &Ticket, edit: impl FnOnce(&mut pb::Ticket)) -> String {
@@ -277,9 +311,33 @@ mod tests {
         let circuit: Multiaddr = format!("/ip4/198.51.100.1/tcp/4011/p2p/{relay}/p2p-circuit/p2p/{peer}").parse()?;
         let plain: Multiaddr = format!("/ip4/198.51.100.1/tcp/4011/p2p/{relay}/p2p-circuit").parse()?;
         for a in [circuit.clone(), plain] {
-            let got = ticket_addrs(&[a], peer);
+            let got = ticket_addrs(&TicketAddrs { reachable: vec![a], ..TicketAddrs::default() }, peer);
             assert_eq!(got, vec![circuit.to_vec()]);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn reachable_addresses_come_first_and_loopback_only_when_alone() -> TestResult {
+        let peer = PeerId::random();
+        let other = PeerId::random();
+        let public: Multiaddr = "/dns4/home.example.org/tcp/4011".parse()?;
+        let member: Multiaddr = format!("/ip4/10.9.0.2/tcp/4011/p2p/{other}").parse()?;
+        let lan: Multiaddr = "/ip4/192.168.1.10/tcp/4011".parse()?;
+        let lo: Multiaddr = "/ip4/127.0.0.1/tcp/4011".parse()?;
+        let addrs = TicketAddrs {
+            reachable: vec![public.clone()],
+            others: vec![member.clone(), "/ip4/10.9.0.3/tcp/4011".parse()?],
+            listen: vec![lo.clone(), lan.clone(), "/ip4/0.0.0.0/tcp/4011".parse()?],
+        };
+        let want: Vec<Vec<u8>> = vec![
+            public.with_p2p(peer).map_err(|_| "p2p")?.to_vec(),
+            member.to_vec(),
+            lan.with_p2p(peer).map_err(|_| "p2p")?.to_vec(),
+        ];
+        assert_eq!(ticket_addrs(&addrs, peer), want, "no loopback, no id-less member address");
+        let alone = TicketAddrs { listen: vec![lo.clone()], ..TicketAddrs::default() };
+        assert_eq!(ticket_addrs(&alone, peer), vec![lo.with_p2p(peer).map_err(|_| "p2p")?.to_vec()]);
         Ok(())
     }
 }

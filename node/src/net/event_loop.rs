@@ -25,8 +25,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD};
 use super::peer_limits::PeerLimits;
-use super::reconcile::{Ctx, Out, SyncV2};
 use super::reachability::Reach;
+use super::reconcile::{Ctx, Out, SyncV2};
 use super::stem::{StemOut, StemRelay};
 use crate::core::bans::{BAN_SECS, Bans};
 use crate::core::ledger::{Accepted, Outcome};
@@ -198,7 +198,6 @@ impl EventLoop {
     pub fn new(mut swarm: Swarm<Behaviour>, node: Arc<Node>, topic: IdentTopic, resync_secs: u64) -> (Self, NetClient) {
         let (tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let (finished_tx, finished) = mpsc::channel(RESULT_CHANNEL_CAPACITY);
-        let peer_id = *swarm.local_peer_id();
         let v2 = SyncV2::new(node.hood(), resync_secs);
         let reach = Reach::new(&mut swarm, &[], node.now());
         let reach_rx = reach.watch();

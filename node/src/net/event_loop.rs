@@ -546,7 +546,7 @@ impl EventLoop {
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
-                self.reach.disconnected(peer_id, connection_id, num_established);
+                self.reach.disconnected(&mut self.swarm, peer_id, connection_id, num_established);
                 if num_established == 0 {
                     tracing::info!(%peer_id, "peer disconnected");
                     self.peers.remove(&peer_id);

@@ -18,7 +18,7 @@ use libp2p::core::ConnectedPoint;
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, autonat, dcutr, identify, relay, upnp};
+use libp2p::{Multiaddr, PeerId, Swarm, autonat, dcutr, identify, kad, relay, upnp};
 use tokio::sync::watch;
 
 use super::address_book::AddressBook;
@@ -81,6 +81,10 @@ pub struct Reach {
     punch_retries: BTreeMap<PeerId, (u32, u64)>,
     /// The last [`MAX_PUNCHED_SHOWN`] peers a hole punch reached.
     punched: Vec<PeerId>,
+    /// The address each live hole-punched connection was dialed on, kept
+    /// out of Kademlia (one per connected peer: bounded by the connection
+    /// limit).
+    punched_addrs: BTreeMap<PeerId, Multiaddr>,
     /// Whether the relay server is on (the node is public).
     serving: bool,
     /// Hood peers and the addresses that reached them, saved for restarts.
@@ -115,6 +119,7 @@ impl Reach {
             serving: false,
             punch_retries: BTreeMap::new(),
             punched: Vec::new(),
+            punched_addrs: BTreeMap::new(),
             book: AddressBook::in_memory(),
         };
         swarm.behaviour_mut().relay_server.set_status(Some(relay::Status::Disable));
@@ -178,7 +183,15 @@ impl Reach {
         // and the leftover TIME_WAIT and conntrack state on that exact
         // address pair made every later DCUtR attempt between them time out
         // (the namespace tests' "one home in four never punches").
+        //
+        // Kademlia itself also inserts the address of every outbound
+        // connection once its protocol is confirmed, so the address is
+        // noted here and taken out again on `RoutingUpdated`.
         if self.relayed.contains_key(&peer) {
+            if let ConnectedPoint::Dialer { address, .. } = ep {
+                forget_in_kad(swarm, peer, address);
+                self.punched_addrs.insert(peer, address.clone());
+            }
             return;
         }
         if let Some(ip) = super::ip_limits::remote_ip(ep.get_remote_address()) {
@@ -192,7 +205,7 @@ impl Reach {
     }
 
     /// A connection closed; `remaining` are the peer's other connections.
-    pub fn disconnected(&mut self, peer: PeerId, id: ConnectionId, remaining: u32) {
+    pub fn disconnected(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, id: ConnectionId, remaining: u32) {
         if let Some(set) = self.relayed.get_mut(&peer) {
             set.remove(&id);
             if set.is_empty() {
@@ -202,6 +215,9 @@ impl Reach {
         if remaining == 0 {
             self.dialed.remove(&peer);
             self.remote_ip.remove(&peer);
+            if let Some(address) = self.punched_addrs.remove(&peer) {
+                forget_in_kad(swarm, peer, &address);
+            }
         }
     }
 
@@ -296,6 +312,11 @@ impl Reach {
                     tracing::info!(relay = %relay_peer_id, "relay reservation accepted");
                 }
                 self.state.relay_gained(relay_peer_id);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. })) => {
+                if let Some(address) = self.punched_addrs.get(&peer) {
+                    forget_in_kad(swarm, peer, address);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::RelayServer(ev)) => {
                 tracing::debug!(?ev, "relay server");
@@ -476,6 +497,15 @@ fn strip_trailing_p2p(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
         a.pop();
     }
     a
+}
+
+/// Takes a hole-punched address out of Kademlia, with or without its
+/// trailing `/p2p` (Kademlia stores it as dialed).
+fn forget_in_kad(swarm: &mut Swarm<Behaviour>, peer: PeerId, address: &Multiaddr) {
+    let bare = strip_trailing_p2p(address, peer);
+    let kad = &mut swarm.behaviour_mut().kad;
+    kad.remove_address(&peer, &bare);
+    kad.remove_address(&peer, &bare.with_p2p(peer).unwrap_or_else(|a| a));
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -23,6 +24,10 @@ use crate::{TestResult, binary};
 pub const PORT: u16 = 4011;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// One world at a time per test binary: each runs four or five `stoopd`s,
+/// and hole-punch timing suffers when several share two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Why the tests cannot run here, if they cannot (one line for the skip).
 pub fn unavailable() -> Option<String> {
@@ -66,14 +71,19 @@ pub struct World {
     namespaces: Vec<String>,
     homes: u8,
     publics: u8,
+    /// Held until the namespaces are gone (fields drop after `Drop::drop`).
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl World {
     /// The internet namespace with its bridge.
     pub fn new() -> TestResult<Self> {
+        // A test that panicked while holding the turn poisons it; the
+        // next one may still run.
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let prefix = format!("st{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let inet = format!("{prefix}inet");
-        let mut w = World { prefix, inet: inet.clone(), namespaces: Vec::new(), homes: 0, publics: 0 };
+        let mut w = World { prefix, inet: inet.clone(), namespaces: Vec::new(), homes: 0, publics: 0, _turn: turn };
         w.namespace(&inet)?;
         run(&["ip", "-n", &inet, "link", "add", "br0", "type", "bridge"])?;
         run(&["ip", "-n", &inet, "link", "set", "br0", "up"])?;

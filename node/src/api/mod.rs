@@ -33,7 +33,7 @@ pub mod serve;
 mod status;
 mod stream;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod verdict;
 mod views;
 

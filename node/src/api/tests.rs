@@ -43,32 +43,37 @@ struct Harness {
     app: Router,
 }
 
+/// API state for a node whose author is `fixture`'s first founder, with
+/// a network loop that is not running (shared with the web page's tests).
+pub(crate) fn offline_api(fixture: &HoodFixture, token: &str) -> Result<ApiState, Box<dyn Error>> {
+    let store = Store::open(&StoreConfig::temporary(1 << 20))?;
+    let (replica, _) = Replica::create(store, fixture.charter.clone())?;
+    let node = Arc::new(Node::start(replica, fixture.founders[0].clone(), Clock::system())?);
+    let topic = hood_topic(&fixture.hood());
+    let cfg = BehaviourConfig { mdns: false, upnp: false, ..BehaviourConfig::default() };
+    let swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)?
+        .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_behaviour(|key, relay| Behaviour::new(key, relay, &cfg, &topic).map_err(Into::into))?
+        .build();
+    let swarm_peer = *swarm.local_peer_id();
+    let (_event_loop, net) = EventLoop::new(swarm, node.clone(), topic, 60);
+    Ok(ApiState {
+        node,
+        net: Arc::new(net),
+        token: token.into(),
+        started: Instant::now(),
+        peer_id: swarm_peer.to_string(),
+        issuer: Arc::new(Issuer::new(fixture.founders[0].clone(), None, swarm_peer)),
+    })
+}
+
 impl Harness {
     fn new() -> Result<Self, Box<dyn Error>> {
         let fixture = HoodFixture::new(1, 1)?;
-        let store = Store::open(&StoreConfig::temporary(1 << 20))?;
-        let (replica, _) = Replica::create(store, fixture.charter.clone())?;
-        let node = Arc::new(Node::start(replica, fixture.founders[0].clone(), Clock::system())?);
-        let topic = hood_topic(&fixture.hood());
-        let cfg = BehaviourConfig { mdns: false, upnp: false, ..BehaviourConfig::default() };
-        let swarm = SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)?
-            .with_relay_client(noise::Config::new, yamux::Config::default)?
-            .with_behaviour(|key, relay| Behaviour::new(key, relay, &cfg, &topic).map_err(Into::into))?
-            .build();
-        let swarm_peer = *swarm.local_peer_id();
-        let peer_id = swarm_peer.to_string();
-        let (_event_loop, net) = EventLoop::new(swarm, node.clone(), topic, 60);
-        let issuer = Issuer::new(fixture.founders[0].clone(), None, swarm_peer);
-        let state = ApiState {
-            node: node.clone(),
-            net: Arc::new(net),
-            token: TOKEN.into(),
-            started: Instant::now(),
-            peer_id,
-            issuer: Arc::new(issuer),
-        };
+        let state = offline_api(&fixture, TOKEN)?;
+        let node = state.node.clone();
         Ok(Self { fixture, node, app: router(state) })
     }
 

@@ -3,7 +3,7 @@
 //! without waiting on it, and reports the verdicts that come back to
 //! gossipsub.
 //!
-//! Over 600 lines (about 780): it is the one match over every swarm event
+//! Over 600 lines (about 730): it is the one match over every swarm event
 //! and replica result, which reads best in one place; the per-peer limits
 //! it applies live in `peer_limits` and `ip_limits`, the stem's state in
 //! `stem`. The publish path (own messages through the stem, fluffs and

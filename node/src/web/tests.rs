@@ -5,27 +5,18 @@
 use std::error::Error;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, header};
-use libp2p::{SwarmBuilder, noise, tcp, yamux};
 use serde_json::{Value, json};
 use stoop_core::testkit::HoodFixture;
 use tower::Service;
 
 use super::{WebOptions, WebState, cli_routes, router};
-use crate::api::ApiState;
+use crate::api::tests::offline_api;
 use crate::daemon::datadir::DataDir;
-use crate::net::EventLoop;
-use crate::net::behaviour::{Behaviour, BehaviourConfig, hood_topic};
-use crate::replica::Replica;
-use crate::service::Node;
-use crate::service::clock::Clock;
-use crate::service::ticket::Issuer;
-use crate::store::{Store, StoreConfig};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -72,27 +63,7 @@ struct Answer {
 impl Harness {
     fn new() -> Result<Self, Box<dyn Error>> {
         let fixture = HoodFixture::new(1, 1)?;
-        let store = Store::open(&StoreConfig::temporary(1 << 20))?;
-        let (replica, _) = Replica::create(store, fixture.charter.clone())?;
-        let node = Arc::new(Node::start(replica, fixture.founders[0].clone(), Clock::system())?);
-        let topic = hood_topic(&fixture.hood());
-        let cfg = BehaviourConfig { mdns: false, upnp: false, ..BehaviourConfig::default() };
-        let swarm = SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)?
-            .with_relay_client(noise::Config::new, yamux::Config::default)?
-            .with_behaviour(|key, relay| Behaviour::new(key, relay, &cfg, &topic).map_err(Into::into))?
-            .build();
-        let swarm_peer = *swarm.local_peer_id();
-        let (_event_loop, net) = EventLoop::new(swarm, node.clone(), topic, 60);
-        let api = ApiState {
-            node,
-            net: Arc::new(net),
-            token: TOKEN.into(),
-            started: Instant::now(),
-            peer_id: swarm_peer.to_string(),
-            issuer: Arc::new(Issuer::new(fixture.founders[0].clone(), None, swarm_peer)),
-        };
+        let api = offline_api(&fixture, TOKEN)?;
         let dir = tempfile::tempdir()?;
         let listen: SocketAddr = HOST.parse()?;
         let opts = WebOptions { hosts: Vec::new(), trust_loopback: true };

@@ -30,6 +30,22 @@ pub fn stoopd(args: &[&str]) -> TestResult<Output> {
     Ok(Command::new(binary("stoopd")).args(args).env("NO_COLOR", "1").env_remove("STOOP_DATA_DIR").output()?)
 }
 
+/// SIGTERM to `child`, then waits up to `bound` for it to exit; past the
+/// bound it is killed. Whether it stopped by itself.
+pub fn terminate(child: &mut Child, bound: Duration) -> TestResult<bool> {
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    let start = Instant::now();
+    while child.try_wait()?.is_none() {
+        if start.elapsed() > bound {
+            child.kill()?;
+            child.wait()?;
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(true)
+}
+
 /// Polls `check` until it returns Some or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> TestResult<T> {
     let start = Instant::now();
@@ -314,16 +330,10 @@ impl Node {
 
     /// SIGTERM and wait (graceful shutdown).
     pub fn stop(&mut self) -> TestResult {
-        if let Some(mut c) = self.child.take() {
-            Command::new("kill").args(["-TERM", &c.id().to_string()]).status()?;
-            let start = Instant::now();
-            while c.try_wait()?.is_none() {
-                if start.elapsed() > WAIT {
-                    c.kill()?;
-                    return Err("stoopd did not stop within the bound".into());
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        if let Some(mut c) = self.child.take()
+            && !terminate(&mut c, WAIT)?
+        {
+            return Err("stoopd did not stop within the bound".into());
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -244,15 +244,7 @@ impl NsNode {
     /// Stops the node (SIGTERM, then SIGKILL after the bound).
     pub fn stop(&mut self) -> TestResult {
         if let Some(mut c) = self.child.take() {
-            Command::new("kill").args(["-TERM", &c.id().to_string()]).status()?;
-            let start = Instant::now();
-            while c.try_wait()?.is_none() {
-                if start.elapsed() > STEP {
-                    c.kill()?;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            crate::terminate(&mut c, STEP)?;
         }
         Ok(())
     }

@@ -45,6 +45,9 @@ struct PeerSync {
     /// When the running session last made progress.
     active_since: Option<u64>,
     last_start: Option<u64>,
+    /// A gap came while a session ran or too soon after one: start another
+    /// once [`GAP_RESYNC_MIN_SECS`] have passed since the last start.
+    gap_owed: bool,
 }
 
 /// Per-peer session scheduling, generic over the peer id type. Bounded by
@@ -82,6 +85,7 @@ impl<P: Ord + Clone> SyncPlanner<P> {
         }
         state.active_since = Some(now);
         state.last_start = Some(now);
+        state.gap_owed = false;
         true
     }
 
@@ -97,13 +101,16 @@ impl<P: Ord + Clone> SyncPlanner<P> {
         self.peers.remove(peer);
     }
 
-    /// Gossip from `peer` referred to history this node lacks (an author or
-    /// inviter it does not know as a member): whether to start a session
-    /// now. No if one runs or one started less than
-    /// [`GAP_RESYNC_MIN_SECS`] ago.
+    /// Something from `peer` referred to history this node lacks (an author
+    /// or inviter it does not know as a member): whether to start a session
+    /// now. If one runs or one started less than [`GAP_RESYNC_MIN_SECS`]
+    /// ago, one is owed instead and [`SyncPlanner::tick`] starts it when the
+    /// window has passed: a gap is never dropped, and never costs more than
+    /// one session per window.
     pub fn gap(&mut self, peer: &P, now: u64) -> bool {
-        let Some(state) = self.peers.get(peer) else { return false };
-        if state.last_start.is_some_and(|t| now.saturating_sub(t) < GAP_RESYNC_MIN_SECS) {
+        let Some(state) = self.peers.get_mut(peer) else { return false };
+        if state.active_since.is_some() || !gap_window_passed(state, now) {
+            state.gap_owed = true;
             return false;
         }
         self.start(peer, now)
@@ -148,7 +155,8 @@ impl<P: Ord + Clone> SyncPlanner<P> {
                 }
                 continue;
             }
-            if state.last_start.is_none_or(|t| now.saturating_sub(t) >= self.resync_secs) {
+            let periodic = state.last_start.is_none_or(|t| now.saturating_sub(t) >= self.resync_secs);
+            if periodic || (state.gap_owed && gap_window_passed(state, now)) {
                 due.push(peer.clone());
             }
         }
@@ -165,6 +173,10 @@ impl<P: Ord + Clone> SyncPlanner<P> {
     pub fn active(&self) -> usize {
         self.peers.values().filter(|p| p.active_since.is_some()).count()
     }
+}
+
+fn gap_window_passed(state: &PeerSync, now: u64) -> bool {
+    state.last_start.is_none_or(|t| now.saturating_sub(t) >= GAP_RESYNC_MIN_SECS)
 }
 
 #[cfg(test)]
@@ -209,6 +221,19 @@ mod tests {
         assert!(p.gap(&1, 100 + GAP_RESYNC_MIN_SECS));
         assert!(!p.gap(&1, 200), "one runs");
         assert!(!p.gap(&2, 200), "not connected");
+    }
+
+    #[test]
+    fn a_gap_during_a_session_is_owed_not_dropped() {
+        let mut p = SyncPlanner::new();
+        assert!(p.connected(1u8, 100));
+        assert!(!p.gap(&1, 101), "a session runs");
+        assert!(!p.gap(&1, 102), "owed once, however many gaps");
+        p.completed(&1, 102);
+        assert!(p.tick(100 + GAP_RESYNC_MIN_SECS - 1).is_empty(), "not before the window");
+        assert_eq!(p.tick(100 + GAP_RESYNC_MIN_SECS), vec![1], "then exactly one");
+        p.completed(&1, 106);
+        assert!(p.tick(200).is_empty(), "paid: nothing until the periodic resync");
     }
 
     #[test]

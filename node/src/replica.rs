@@ -6,7 +6,7 @@
 use crate::core::charter::SignedCharter;
 use crate::core::envelope::Envelope;
 use crate::core::keys::AuthorKey;
-use crate::core::ledger::{Accepted, Ledger, Outcome};
+use crate::core::ledger::{Accepted, Ledger, Outcome, PageOutcome, ingest_page};
 use crate::core::message::Payload;
 use crate::core::reconcile::{ItemIndex, MemSet};
 use crate::core::verdict::{IgnoreReason, RejectReason, Verdict};
@@ -140,6 +140,13 @@ impl Replica {
     /// [`Replica::ingest`]. Outcomes are in frame order.
     pub fn ingest_batch<B: AsRef<[u8]>>(&mut self, frames: &[B], now: u64) -> Vec<Outcome> {
         frames.iter().map(|f| self.ingest(f.as_ref(), now)).collect()
+    }
+
+    /// Ingests a page of frames in no causal order (a sync fetch answer),
+    /// each like [`Replica::ingest`], in dependency order with retries (see
+    /// [`ingest_page`]).
+    pub fn ingest_page<B: AsRef<[u8]>>(&mut self, frames: &[B], now: u64) -> PageOutcome {
+        ingest_page(frames, |f| self.ingest(f, now))
     }
 
     /// Signs `payload` with `key`, validates it exactly like a peer would,

@@ -53,7 +53,9 @@ fn a_corrupt_store_is_quarantined_and_resynced() -> TestResult {
     assert_eq!(quarantined.len(), 1, "the damaged store is kept aside, once");
     assert_eq!(b.metric("stoop_store_quarantines_total", &[])?, 1.0);
     for id in alerts.iter().chain([&mine]) {
-        wait_for(WAIT, "B to resync every alert", || b.alert_state(id))?;
+        if let Err(e) = wait_for(WAIT, "B to resync every alert", || b.alert_state(id)) {
+            return Err(format!("{e}\n--- A's log:\n{}\n--- B's log:\n{}", a.log(), b.log()).into());
+        }
     }
     let (_, status) = b.get("/v1/status")?;
     assert_eq!(status["member"], true, "B's own join came back by sync");

@@ -15,6 +15,7 @@
 
 mod apply;
 mod check;
+mod page;
 mod pending;
 mod records;
 mod retention;
@@ -25,6 +26,7 @@ mod tests_attacks;
 
 use std::collections::HashMap;
 
+pub use page::{PageOutcome, awaits_history, dependency_rank, ingest_page, is_broken_frame};
 pub use pending::{PENDING_CAPACITY, PENDING_PER_AUTHOR, PENDING_TTL_SECS, PendingBuffer};
 pub use records::{Accepted, AlertMeta, AlertState, Outcome, ReportRecord, StateChange};
 pub use retention::Garbage;

@@ -361,10 +361,10 @@ impl Reach {
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => match peer_id {
                 Some(p) if self.bootstrap.contains(&p) => {
-                    tracing::warn!(peer = %p, %error, "bootstrap dial failed");
+                    tracing::warn!(peer = %p, error = %dial_error(&error), "bootstrap dial failed");
                 }
-                None => tracing::warn!(%error, "dial failed"),
-                Some(p) => tracing::debug!(peer = %p, %error, "dial failed"),
+                None => tracing::warn!(error = %dial_error(&error), "dial failed"),
+                Some(p) => tracing::debug!(peer = %p, error = %dial_error(&error), "dial failed"),
             },
             _ => {}
         }
@@ -506,6 +506,15 @@ fn forget_in_kad(swarm: &mut Swarm<Behaviour>, peer: PeerId, address: &Multiaddr
     let kad = &mut swarm.behaviour_mut().kad;
     kad.remove_address(&peer, &bare);
     kad.remove_address(&peer, &bare.with_p2p(peer).unwrap_or_else(|a| a));
+}
+
+/// A dial error with its cause: libp2p shows a refusal by one of our own
+/// behaviours (connection limits, budgets) as a bare "Dial error".
+fn dial_error(error: &libp2p::swarm::DialError) -> String {
+    match error {
+        libp2p::swarm::DialError::Denied { cause } => format!("refused by this node: {cause}"),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

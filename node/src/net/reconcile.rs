@@ -147,6 +147,12 @@ struct Fetches {
     /// [`MAX_PAGES_INGESTING`] + 1.
     ingesting: usize,
     unserved: u32,
+    /// This session's pages accepted something / left messages refused
+    /// for want of a join we may not have fetched yet. With both, the
+    /// session is followed by another (the missing join may have come in a
+    /// later page); without progress it is not, so this cannot loop.
+    accepted_any: bool,
+    awaiting_history: bool,
 }
 
 impl Fetches {
@@ -384,6 +390,7 @@ impl SyncV2 {
                 }
             }
             Done::Fetched { peer, now, ingest } => {
+                let (accepted_any, awaiting_history) = (!ingest.accepted.is_empty(), ingest.awaiting_history > 0);
                 out.push(Out::Relay(ingest.accepted, now));
                 if let Some(code) = ingest.invalid {
                     tracing::warn!(%peer, reason = code, "peer served a broken envelope; session ended");
@@ -394,6 +401,8 @@ impl SyncV2 {
                 }
                 if let Some(f) = self.fetches.get_mut(&peer) {
                     f.ingesting = f.ingesting.saturating_sub(1);
+                    f.accepted_any |= accepted_any;
+                    f.awaiting_history |= awaiting_history;
                 }
                 self.planner.progressed(&peer, now);
                 self.pump(peer, cx);
@@ -428,11 +437,19 @@ impl SyncV2 {
         let fetched = self.fetches.get(&peer).is_none_or(Fetches::idle);
         if reconciled && fetched {
             self.outbound.remove(&peer);
+            let mut again = false;
             if let Some(f) = self.fetches.get_mut(&peer) {
                 f.unserved = 0;
+                again = f.accepted_any && f.awaiting_history;
+                f.accepted_any = false;
+                f.awaiting_history = false;
             }
             let now = cx.node.now();
             self.planner.completed(&peer, now);
+            if again {
+                tracing::debug!(%peer, "some fetched messages await a join; reconciling again");
+                self.planner.gap(&peer, now);
+            }
             cx.node.record_last_sync(now);
             cx.node.metrics.sync_sessions.get_or_create(&label("complete")).inc();
         }

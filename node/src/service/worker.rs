@@ -19,7 +19,7 @@ use crate::core::keys::AuthorKey;
 use crate::core::ledger::{Accepted, AlertState, Outcome};
 use crate::core::message::Payload;
 use crate::core::sync::PAGE_LIMIT;
-use crate::core::verdict::{RejectReason, Verdict};
+use crate::core::verdict::Verdict;
 use crate::replica::{PublishError, Replica};
 use crate::store::StoreError;
 
@@ -60,22 +60,9 @@ pub struct PageIngest {
     /// a peer that serves one has no business serving the rest (issue 11:
     /// endless pages of junk envelopes, every one verified).
     pub invalid: Option<&'static str>,
-}
-
-/// Whether a rejection means the frame itself is broken (undecodable, badly
-/// signed, for another hood), which no honest peer stores or serves. Other
-/// rejections (not a member, future-dated, ...) can follow from honest
-/// differences in history or clocks and do not end a sync session.
-pub fn is_broken_frame(reason: &RejectReason) -> bool {
-    matches!(
-        reason,
-        RejectReason::Oversized { .. }
-            | RejectReason::Malformed(_)
-            | RejectReason::NonCanonical
-            | RejectReason::UnknownKind(_)
-            | RejectReason::Signature(_)
-            | RejectReason::WrongHood
-    )
+    /// Frames refused because their author's (or inviter's) join is not
+    /// held yet: the next page or session may bring it.
+    pub awaiting_history: usize,
 }
 
 /// A callback run on the replica thread with the result of network work.
@@ -244,18 +231,13 @@ impl Worker {
     /// Validates and stores a page of frames (sync) up to the first broken
     /// one; returns what was accepted and where it stopped.
     fn ingest_batch(&mut self, frames: &[Vec<u8>], now: u64, origin: Origin) -> PageIngest {
-        let mut out = PageIngest::default();
-        for frame in frames {
-            let outcome = self.replica.ingest(frame, now);
+        let page = self.replica.ingest_page(frames, now);
+        let mut out =
+            PageIngest { invalid: page.broken, awaiting_history: page.awaiting_history, ..PageIngest::default() };
+        for (_, outcome) in page.outcomes {
             self.record(origin, &outcome);
             self.announce(&outcome.accepted);
             out.accepted.extend(outcome.accepted);
-            if let Verdict::Reject(r) = &outcome.verdict
-                && is_broken_frame(r)
-            {
-                out.invalid = Some(r.code());
-                break;
-            }
         }
         out
     }

@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::core::charter::{CharterError, SignedCharter};
-use crate::core::envelope::{Envelope, Kind};
+use crate::core::envelope::Envelope;
 use crate::core::ids::MessageId;
 use crate::core::ledger::{Accepted, Garbage, Ledger};
 use crate::core::message::Payload;
@@ -160,21 +160,6 @@ pub fn reference_of(payload: &Payload) -> Option<MessageId> {
         Payload::Vote(v) => Some(v.alert),
         Payload::Reaction(r) => Some(r.alert),
         _ => None,
-    }
-}
-
-/// Restore order: membership and roster before what they authorize, alerts
-/// before what refers to them.
-fn restore_rank(kind: Kind) -> u8 {
-    match kind {
-        Kind::Invite => 0,
-        Kind::Join => 1,
-        Kind::RosterChange => 2,
-        Kind::Revocation => 3,
-        Kind::Alert => 4,
-        Kind::Vote => 5,
-        Kind::Report => 6,
-        Kind::Reaction => 7,
     }
 }
 
@@ -437,7 +422,7 @@ impl Store {
                 }
             }
         }
-        envelopes.sort_by_key(|(e, p)| (restore_rank(e.kind()), p.sent(), e.id()));
+        envelopes.sort_by_key(|(e, p)| (crate::core::ledger::dependency_rank(e.kind()), p.sent(), e.id()));
         for (env, payload) in &envelopes {
             if ledger.restore(env).is_err() {
                 report.dropped += 1;

@@ -13,6 +13,8 @@
 //! - [`report`], [`plot`]: figures, JSON/CSV/SVG, the summary table.
 //! - [`stats`], [`rng`]: shared counters and the seeded generator.
 
+pub mod clock;
+pub mod entropy;
 pub mod hood;
 pub mod link;
 pub mod plot;

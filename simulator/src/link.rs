@@ -21,7 +21,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
@@ -354,7 +355,7 @@ async fn pump(
             }
         }
         if at > Instant::now() {
-            tokio::time::sleep_until(at.into()).await;
+            tokio::time::sleep_until(at).await;
             let late = Instant::now().saturating_duration_since(at);
             fabric.shared.pump_lag.record_us(late.as_micros() as u64);
         }
@@ -394,7 +395,7 @@ mod tests {
         (da.unwrap(), lb)
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn latency_applies_and_order_is_kept() {
         let shared = Arc::new(Shared::new(2));
         let fabric = Fabric::new(1, model(30.0, 0.0), 2, shared);
@@ -414,7 +415,7 @@ mod tests {
 
     #[test]
     fn loss_becomes_delay_not_corruption() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
         rt.block_on(async {
             let shared = Arc::new(Shared::new(2));
             let fabric = Fabric::new(2, model(1.0, 1.0), 2, shared);
@@ -430,7 +431,7 @@ mod tests {
         });
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn partition_refuses_dials_and_holds_data_until_heal() {
         let shared = Arc::new(Shared::new(2));
         let fabric = Fabric::new(3, model(1.0, 0.0), 2, shared);

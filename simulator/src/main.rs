@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use stoop_sim::clock::ClockMode;
 use stoop_sim::runner::{self, RunOptions};
 use stoop_sim::scenario::{BUILTIN, Scenario};
 
@@ -48,6 +49,10 @@ enum Command {
         /// (`node.stem = false`), to measure what origin hiding costs.
         #[arg(long)]
         no_stem: bool,
+        /// `virtual`: exact and repeatable, as fast as the CPU allows (the
+        /// default); `real`: the machine's clock, for comparison.
+        #[arg(long, default_value = "virtual")]
+        clock: ClockMode,
     },
     /// List the built-in scenarios.
     List,
@@ -80,7 +85,7 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Run { scenario, nodes, seed, out, quiet, no_stem } => {
+        Command::Run { scenario, nodes, seed, out, quiet, no_stem, clock } => {
             let mut s = Scenario::load(&scenario)?;
             if let Some(n) = nodes {
                 s.nodes = n;
@@ -100,13 +105,8 @@ fn real_main() -> Result<()> {
                 .with_writer(std::io::stderr)
                 .init();
             let out = out.unwrap_or_else(|| PathBuf::from("sim-out").join(&s.name));
-            let opts = RunOptions { out: out.clone(), progress: !quiet };
-            // Two workers: the machine the goals are set for has two cores.
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .context("starting the runtime")?;
+            let opts = RunOptions { out: out.clone(), progress: !quiet, clock };
+            let rt = clock.runtime().context("starting the runtime")?;
             let report = rt.block_on(runner::run(&s, &opts))?;
             print!("{}", stoop_sim::report::summary(&report));
             println!(

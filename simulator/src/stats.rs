@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use tokio::time::Instant;
 
 /// A message id (the Stoop id, or the SHA-256 of undecodable frames).
 pub type MsgKey = [u8; 32];

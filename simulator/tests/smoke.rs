@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use stoop_sim::clock::ClockMode;
 use stoop_sim::runner::{RunOptions, run};
 use stoop_sim::scenario::Scenario;
 
@@ -11,8 +12,9 @@ use stoop_sim::scenario::Scenario;
 fn smoke_scenario_delivers_everything_and_counts_no_forgery() {
     let s = Scenario::load("smoke").expect("built-in smoke scenario");
     let out = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let report = rt.block_on(run(&s, &RunOptions { out: out.path().to_path_buf(), progress: false })).unwrap();
+    let clock = ClockMode::Virtual;
+    let rt = clock.runtime().unwrap();
+    let report = rt.block_on(run(&s, &RunOptions { out: out.path().to_path_buf(), progress: false, clock })).unwrap();
     rt.shutdown_background();
 
     assert!(report.alerts > 0, "no alert was published");

@@ -665,7 +665,7 @@ impl EventLoop {
     ) -> impl FnOnce(T) + Send + 'static {
         let tx = self.finished_tx.clone();
         move |result| {
-            let _ = tx.blocking_send(wrap(result));
+            crate::service::worker::hand_over(&tx, wrap(result));
         }
     }
 

@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use tokio::time::Instant;
 
 use libp2p::PeerId;
 use libp2p::core::{Endpoint, Multiaddr, multiaddr::Protocol, transport::PortUse};

@@ -3,7 +3,7 @@
 //! only cause for which a graylisted peer is banned).
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use libp2p::PeerId;
 use stoop_proto::v1 as pb;

@@ -19,7 +19,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::{PeerId, StreamProtocol, Swarm};
@@ -302,7 +303,7 @@ impl SyncV2 {
             let reconciler = Reconciler::initiator();
             let (set, _) = r.item_set();
             let result = reconciler.start(set).map(|ranges| Step { reply: Some(ranges), ..Step::default() });
-            let _ = tx.blocking_send(Done::Opened { peer, session: id, reconciler, result });
+            crate::service::worker::hand_over(&tx, Done::Opened { peer, session: id, reconciler, result });
         };
         if cx.node.try_items(job, "reconcile").is_err() {
             self.planner.failed(&peer);
@@ -521,7 +522,10 @@ impl SyncV2 {
                                 let mut reconciler = reconciler;
                                 let (set, _) = rep.item_set();
                                 let result = reconciler.handle(set, &r.ranges);
-                                let _ = tx.blocking_send(Done::Stepped { peer, session, reconciler, result });
+                                crate::service::worker::hand_over(
+                                    &tx,
+                                    Done::Stepped { peer, session, reconciler, result },
+                                );
                             };
                             if cx.node.try_items(job, "reconcile").is_err() {
                                 self.fail(&peer, "busy", cx);
@@ -581,7 +585,7 @@ impl SyncV2 {
             let mut reconciler = reconciler;
             let (set, _) = rep.item_set();
             let result = reconciler.handle(set, &ranges);
-            let _ = tx.blocking_send(Done::Answered { peer, session, reconciler, channel, result });
+            crate::service::worker::hand_over(&tx, Done::Answered { peer, session, reconciler, channel, result });
         };
         if cx.node.try_items(job, "reconcile_serve").is_err() {
             self.inbound.remove(&peer);
@@ -638,7 +642,7 @@ impl SyncV2 {
         let job = move |rep: &mut Replica| {
             let response =
                 FetchResponse { envelopes: serve_fetch(&request.ids, |id| rep.store().get(id).ok().flatten()) };
-            let _ = tx.blocking_send(Done::Served { peer, channel, response: response.encode() });
+            crate::service::worker::hand_over(&tx, Done::Served { peer, channel, response: response.encode() });
         };
         if cx.node.try_items(job, "fetch_serve").is_err() {
             tracing::debug!(%peer, "fetch not served (replica busy)");
@@ -686,7 +690,7 @@ impl SyncV2 {
         if !frames.is_empty() {
             let tx = self.tx.clone();
             let done = move |ingest| {
-                let _ = tx.blocking_send(Done::Fetched { peer, now, ingest });
+                crate::service::worker::hand_over(&tx, Done::Fetched { peer, now, ingest });
             };
             if cx.node.try_sync_page(frames, now, done).is_ok() {
                 f.ingesting += 1;

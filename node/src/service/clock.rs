@@ -28,6 +28,9 @@ pub const MAX_CLOCK_OFFSET_SECS: i64 = 86_400;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Clock {
     offset_secs: i64,
+    /// For the simulator: unix time at a tokio instant; the clock then
+    /// follows tokio's clock (virtual on a paused runtime) from there.
+    tokio_origin: Option<(u64, tokio::time::Instant)>,
 }
 
 impl Clock {
@@ -45,7 +48,14 @@ impl Clock {
                 why: format!("{offset_secs} is more than a day ({MAX_CLOCK_OFFSET_SECS} s) either way"),
             });
         }
-        Ok(Self { offset_secs })
+        Ok(Self { offset_secs, tokio_origin: None })
+    }
+
+    /// A clock reading `unix_secs` now and advancing with tokio's clock:
+    /// the simulator's nodes share one, so on a paused runtime their time
+    /// is virtual and identical.
+    pub fn following_tokio(unix_secs: u64) -> Self {
+        Self { offset_secs: 0, tokio_origin: Some((unix_secs, tokio::time::Instant::now())) }
     }
 
     /// Reads [`CLOCK_OFFSET_ENV`] once (unset or empty: no offset).
@@ -69,7 +79,11 @@ impl Clock {
 
     /// Seconds since the unix epoch, shifted (0 if that is before 1970).
     pub fn now(&self) -> u64 {
-        Self::shift(unix_now(), self.offset_secs)
+        let base = match self.tokio_origin {
+            Some((unix, at)) => unix.saturating_add(at.elapsed().as_secs()),
+            None => unix_now(),
+        };
+        Self::shift(base, self.offset_secs)
     }
 
     fn shift(t: u64, offset: i64) -> u64 {

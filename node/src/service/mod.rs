@@ -84,18 +84,34 @@ impl Node {
     /// Inside a tokio runtime it also starts the housekeeping ticker, which
     /// stops once every handle is gone.
     pub fn start(replica: Replica, author: AuthorKey, clock: Clock) -> Result<Self, ServiceError> {
+        let (node, worker, rx) = Self::new(replica, author, clock);
+        std::thread::Builder::new().name("stoop-replica".into()).spawn(move || worker.run(rx))?;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(housekeeping(node.work.downgrade()));
+        }
+        Ok(node)
+    }
+
+    /// Like [`Node::start`], with the replica as a task of the current
+    /// runtime instead of a thread of its own: for the simulator on a
+    /// paused (virtual-time) runtime, where work on another thread would
+    /// let time jump while it runs. Each item then blocks the runtime while
+    /// it runs, so `stoopd` keeps the thread.
+    pub fn start_on_runtime(replica: Replica, author: AuthorKey, clock: Clock) -> Self {
+        let (node, worker, rx) = Self::new(replica, author, clock);
+        tokio::spawn(worker.run_on_runtime(rx));
+        tokio::spawn(housekeeping(node.work.downgrade()));
+        node
+    }
+
+    fn new(replica: Replica, author: AuthorKey, clock: Clock) -> (Self, Worker, mpsc::Receiver<Work>) {
         let hood = replica.ledger().hood();
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
         let metrics = Arc::new(Metrics::new());
         let (work, rx) = mpsc::channel(WORK_QUEUE_CAPACITY);
         let node =
             Self { work, hood, author: author.public(), events: events.clone(), metrics: metrics.clone(), clock };
-        let worker = Worker { replica, author, events, metrics, clock, last_gc: 0 };
-        std::thread::Builder::new().name("stoop-replica".into()).spawn(move || worker.run(rx))?;
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(housekeeping(node.work.downgrade()));
-        }
-        Ok(node)
+        (node, Worker { replica, author, events, metrics, clock, last_gc: 0 }, rx)
     }
 
     /// The node's idea of the current unix time: the one clock the network

@@ -66,15 +66,38 @@ pub struct PageIngest {
 }
 
 /// A callback run on the replica thread with the result of network work.
-/// It must only hand the result over (e.g. `blocking_send` on the network
-/// task's result channel), never do slow work itself.
+/// It must only hand the result over ([`hand_over`] to the network task's
+/// result channel), never do slow work itself.
 pub type Done<T> = Box<dyn FnOnce(T) + Send>;
+
+/// Hands a replica result to the network task. On the replica thread
+/// (`stoopd`) it waits for room in the bounded channel: that wait is the
+/// intended back-pressure, and it fails at once if the task is gone. On a
+/// runtime (the simulator's replica task, [`super::Node::start_on_runtime`])
+/// blocking would stall every node of the runtime, so a full channel gets
+/// the result through a task instead; its size is still bounded by the work
+/// queue in front of the replica.
+pub fn hand_over<T: Send + 'static>(tx: &mpsc::Sender<T>, result: T) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let _ = tx.blocking_send(result);
+        return;
+    };
+    if let Err(mpsc::error::TrySendError::Full(result)) = tx.try_send(result) {
+        let tx = tx.clone();
+        runtime.spawn(async move {
+            let _ = tx.send(result).await;
+        });
+    }
+}
 /// A read of the replica, run on its thread.
 pub type Query = Box<dyn FnOnce(&Replica) + Send>;
 /// Sync v2 work on the replica thread: a reconcile round over the item set,
 /// or a fetch served from the store (`net::reconcile`). It gets `&mut`
 /// only so the item set's snapshot can be rebuilt when stale.
 pub type ItemsJob = Box<dyn FnOnce(&mut Replica) + Send>;
+
+/// Where [`Work::Close`] hands the replica back, flushed (or not).
+pub(crate) type CloseReply = oneshot::Sender<(Replica, Result<usize, StoreError>)>;
 
 /// One item of work for the replica thread.
 pub(crate) enum Work {
@@ -100,7 +123,7 @@ pub(crate) enum Work {
     /// Retention (when due) and gauges; the reply says they are fresh.
     Housekeeping { reply: Option<oneshot::Sender<()>> },
     /// Flush and hand the replica back; the thread then ends.
-    Close { reply: oneshot::Sender<(Replica, Result<usize, StoreError>)> },
+    Close { reply: CloseReply },
 }
 
 impl std::fmt::Debug for Work {
@@ -133,21 +156,52 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Runs until [`Work::Close`] or until every sender is gone.
+    /// Runs on its own thread until [`Work::Close`] or until every sender
+    /// is gone.
     pub(crate) fn run(mut self, mut work: mpsc::Receiver<Work>) {
         self.update_gauges();
         while let Some(item) = work.blocking_recv() {
-            if let Work::Close { reply } = item {
-                let flushed = self.replica.flush();
-                let _ = reply.send((self.replica, flushed));
-                return;
-            }
-            // A panic in one item (a bug) must not take the whole node down:
-            // each ingest is applied or not, as with the old poisoned lock.
-            if std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(item))).is_err() {
-                tracing::error!("a replica work item panicked; carrying on with the next one");
+            if let Some(reply) = self.step(item) {
+                return self.close(reply);
             }
         }
+        self.finish();
+    }
+
+    /// Like [`Worker::run`], as a task of the caller's runtime: each item
+    /// runs to completion on the runtime's thread, so on a paused
+    /// (virtual-time) runtime no time passes while the replica works.
+    pub(crate) async fn run_on_runtime(mut self, mut work: mpsc::Receiver<Work>) {
+        self.update_gauges();
+        while let Some(item) = work.recv().await {
+            if let Some(reply) = self.step(item) {
+                return self.close(reply);
+            }
+            // Let the other tasks of the runtime in between items.
+            tokio::task::yield_now().await;
+        }
+        self.finish();
+    }
+
+    /// Handles one item; hands back the reply of [`Work::Close`].
+    fn step(&mut self, item: Work) -> Option<CloseReply> {
+        if let Work::Close { reply } = item {
+            return Some(reply);
+        }
+        // A panic in one item (a bug) must not take the whole node down:
+        // each ingest is applied or not, as with the old poisoned lock.
+        if std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(item))).is_err() {
+            tracing::error!("a replica work item panicked; carrying on with the next one");
+        }
+        None
+    }
+
+    fn close(self, reply: CloseReply) {
+        let flushed = self.replica.flush();
+        let _ = reply.send((self.replica, flushed));
+    }
+
+    fn finish(&mut self) {
         if let Err(e) = self.replica.flush() {
             tracing::warn!(error = %e, "final store flush failed");
         }

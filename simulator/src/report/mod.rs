@@ -128,6 +128,10 @@ pub struct RunFacts {
     pub lag_window: [[f64; 2]; 2],
     /// Clock hours (of `sent`) the workload touched: each gives a member a fresh quota.
     pub quota_hours: usize,
+    /// Virtual or real time.
+    pub clock: crate::clock::ClockMode,
+    /// Simulated seconds from the start of the run to the end of settle.
+    pub simulated_secs: f64,
 }
 
 /// Quantiles of a sample.

@@ -118,6 +118,26 @@ pub fn summary(r: &Report) -> String {
     );
     let _ = writeln!(
         out,
+        "time: {} clock, {:.0} s simulated in {:.0} s wall ({:.2} simulated s per wall s)",
+        r.run.clock,
+        r.run.simulated_secs,
+        r.run.wall_secs,
+        r.run.simulated_secs / r.run.wall_secs.max(1e-9)
+    );
+    // Virtual time has no overshoot to report: time only moves when every
+    // task is idle.
+    if r.run.clock == crate::clock::ClockMode::Real {
+        overshoot(&mut out, r);
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}
+
+fn overshoot(out: &mut String, r: &Report) {
+    let _ = writeln!(
+        out,
         "timer overshoot, workload + settle: link pumps p50 {:.2} / p99 {:.2} ms; probe p50 {:.2} / p99 {:.2} ms{}",
         r.run.lag_window[0][0],
         r.run.lag_window[0][1],
@@ -130,8 +150,4 @@ pub fn summary(r: &Report) -> String {
         "timer overshoot, whole run (warmup included): link pumps p50 {:.2} / p99 {:.2} / max {:.1} ms; probe p50 {:.2} / p99 {:.2} / max {:.1} ms",
         r.pump_lag_ms[0], r.pump_lag_ms[1], r.pump_lag_ms[2], r.probe_lag_ms[0], r.probe_lag_ms[1], r.probe_lag_ms[2]
     );
-    for w in &r.warnings {
-        let _ = writeln!(out, "warning: {w}");
-    }
-    out
 }

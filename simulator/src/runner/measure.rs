@@ -10,7 +10,7 @@ pub(super) fn spawn_lag_probe(shared: Arc<Shared>, mut stop: watch::Receiver<boo
             let due = Instant::now() + Duration::from_millis(10);
             tokio::select! {
                 _ = stop.changed() => break,
-                _ = tokio::time::sleep_until(due.into()) => {
+                _ = tokio::time::sleep_until(due) => {
                     let late = Instant::now().saturating_duration_since(due);
                     shared.probe_lag.record_us(late.as_micros() as u64);
                 }

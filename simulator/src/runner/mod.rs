@@ -20,7 +20,8 @@ pub use measure::{cpu_secs, proc_status_kib};
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -33,6 +34,8 @@ use stoop_core::envelope::{Envelope, MAX_ENVELOPE_BYTES};
 use stoop_core::ids::MessageId;
 use stoop_core::message::Decision;
 use stoop_core::testkit::{seeded_key, unix_now};
+
+pub use crate::clock::ClockMode;
 use stoop_core::verdict::IgnoreReason;
 use stoop_node::net::behaviour::{Behaviour, BehaviourConfig, hood_topic};
 use stoop_node::net::{EventLoop, NetClient};
@@ -115,13 +118,23 @@ pub struct RunOptions {
     pub out: std::path::PathBuf,
     /// Show a progress bar.
     pub progress: bool,
+    /// Virtual time (a paused current-thread runtime) or the machine's.
+    pub clock: ClockMode,
 }
 
 /// Runs `s` to completion and writes the report under `opts.out`.
 pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
     let cpu0 = cpu_secs().unwrap_or(0.0);
-    let wall0 = Instant::now();
-    let setup_unix = unix_now();
+    let wall0 = std::time::Instant::now();
+    let clock = match opts.clock {
+        ClockMode::Virtual => {
+            web_time::restart_epoch();
+            crate::entropy::reseed(s.seed);
+            Clock::following_tokio(web_time::VIRTUAL_EPOCH_UNIX_SECS)
+        }
+        ClockMode::Real => Clock::following_tokio(unix_now()),
+    };
+    let setup_unix = clock.now();
     let hood = SimHood::build(s, setup_unix)?;
     let topic = hood_topic(&hood.fixture.hood());
     let shared = Arc::new(Shared::new(s.nodes));
@@ -173,8 +186,12 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
             }
         }
         let author = seeded_key(&format!("node-author-{i}"));
-        let node =
-            Node::start(replica, author, Clock::system()).map_err(|source| RunError::Service { node: i, source })?;
+        let node = match opts.clock {
+            ClockMode::Virtual => Node::start_on_runtime(replica, author, clock),
+            ClockMode::Real => {
+                Node::start(replica, author, clock).map_err(|source| RunError::Service { node: i, source })?
+            }
+        };
         nodes.push(Some(Arc::new(node)));
     }
     let rss_stores_kib = proc_status_kib("VmRSS:").unwrap_or(0);
@@ -207,8 +224,13 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
 
     bar.set_prefix("swarms");
     let mut running: Vec<Option<Running>> = Vec::with_capacity(s.nodes);
+    // Starts staggered over one heartbeat: nodes started at one instant
+    // keep their heartbeats in lockstep for the whole run.
+    let t_start = Instant::now();
+    let stagger = Duration::from_millis(s.mesh.heartbeat_ms);
     for (i, dial) in bootstrap.iter().enumerate() {
         bar.set_position(i as u64);
+        tokio::time::sleep_until(t_start + stagger.mul_f64(i as f64 / s.nodes as f64)).await;
         running.push(Some(start_node(i, s, &cast, &fabric, &topic, dial)?));
         // Let the runtime breathe while 1,000 dial storms start.
         if i % 50 == 49 {
@@ -249,7 +271,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
 
     tokio::time::sleep(Duration::from_secs(s.timing.warmup_secs)).await;
     let t_work = Instant::now();
-    let work_unix = unix_now();
+    let work_unix = clock.now();
     let work_ms = shared.ms_at(t_work);
     let counters_at_work = report::snapshot(&shared, &roles);
     let lag_at_work = (shared.pump_lag.counts(), shared.probe_lag.counts());
@@ -264,8 +286,8 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
     let mut churn_events = 0usize;
     for (t, action) in plan {
         let due = t_work + Duration::from_secs_f64(t / 1000.0);
-        tokio::time::sleep_until(due.into()).await;
-        let now = unix_now();
+        tokio::time::sleep_until(due).await;
+        let now = clock.now();
         match action {
             Action::Alert { seq, poster, origin } => {
                 let alert = hood.alert(s, &mut wrng, now, &format!("Alert {seq}"));
@@ -387,7 +409,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
                 crate::stats::LagHistogram::window_quantile_us(&lag_at_work.1, &lag_at_end.1, q) as f64 / 1000.0
             }),
         ],
-        quota_hours: (unix_now() / 3600 - work_unix / 3600) as usize + 1,
+        quota_hours: (clock.now() / 3600 - work_unix / 3600) as usize + 1,
+        clock: opts.clock,
+        simulated_secs: shared.now_ms() / 1000.0,
     };
     let report = report::build(
         s,

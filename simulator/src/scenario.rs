@@ -515,12 +515,13 @@ impl Scenario {
 }
 
 /// Built-in scenarios (the files under `simulator/scenarios/`).
-pub const BUILTIN: [(&str, &str); 5] = [
+pub const BUILTIN: [(&str, &str); 6] = [
     ("smoke", include_str!("../scenarios/smoke.toml")),
     ("baseline", include_str!("../scenarios/baseline.toml")),
     ("spam30", include_str!("../scenarios/spam30.toml")),
     ("partition-heal", include_str!("../scenarios/partition-heal.toml")),
     ("churn10-loss1", include_str!("../scenarios/churn10-loss1.toml")),
+    ("partition-3h", include_str!("../scenarios/partition-3h.toml")),
 ];
 
 fn builtin(name: &str) -> Option<&'static str> {

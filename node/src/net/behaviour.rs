@@ -260,7 +260,7 @@ pub struct Behaviour {
     pub relay: relay::client::Behaviour,
     /// Relays for members behind NAT; serves only once this node has a
     /// confirmed external address (see `net::relay`).
-    pub relay_server: relay::Behaviour,
+    pub relay_server: super::relay_server::RelayServer,
     /// Hole punching through a relayed connection.
     pub dcutr: dcutr::Behaviour,
     /// Port mapping on the home router.
@@ -327,7 +327,10 @@ impl Behaviour {
             autonat_server: autonat::v2::server::Behaviour::default(),
             autonat_v1: autonat::v1::Behaviour::new(peer_id, autonat_v1_config()),
             relay,
-            relay_server: relay::Behaviour::new(peer_id, super::relay::server_config()),
+            relay_server: super::relay_server::RelayServer::new(relay::Behaviour::new(
+                peer_id,
+                super::relay::server_config(),
+            )),
             dcutr: dcutr::Behaviour::new(peer_id),
             upnp: cfg.upnp.then(upnp::tokio::Behaviour::default).into(),
             sync: request_response::Behaviour::new(

@@ -27,6 +27,7 @@ pub mod peer_limits;
 pub mod reachability;
 pub mod reconcile;
 pub mod relay;
+pub mod relay_server;
 pub mod stem;
 pub mod swarm;
 

@@ -88,6 +88,7 @@ pub fn build(
     let (mut t50, mut t90, mut t99, mut t100, mut hops_last) = (vec![], vec![], vec![], vec![], vec![]);
     let mut not_everywhere = 0;
     let mut held_per_node = vec![0usize; s.nodes];
+    let mut delivered_alert_bytes = 0.0;
     for p in &alerts {
         let mut lats = Vec::new();
         let mut hops = Vec::new();
@@ -104,6 +105,7 @@ pub fn build(
                 continue;
             }
             delivered += 1;
+            delivered_alert_bytes += p.bytes as f64;
             held_per_node[i] += 1;
             let st = &shared.nodes[i];
             if let Some(t) = st.accepted.lock().unwrap_or_else(|e| e.into_inner()).get(&p.id) {
@@ -187,6 +189,10 @@ pub fn build(
     let payload: f64 = honest.iter().map(|&i| window(i, 2)).sum();
     let control: f64 = honest.iter().map(|&i| (3..8).map(|k| window(i, k)).sum::<f64>()).sum();
     let control_ratio = (payload > 0.0).then(|| control / payload);
+    // P11: every byte honest nodes received in the window (all protocols,
+    // framing included) per byte of the distinct alerts delivered to them.
+    let wire_in: f64 = honest.iter().map(|&i| window(i, 0)).sum();
+    let bytes_per_alert_byte = (delivered_alert_bytes > 0.0).then(|| wire_in / delivered_alert_bytes);
     let mut bytes_by_protocol: HashMap<String, f64> = HashMap::new();
     for &i in &honest {
         for (k, v) in shared.nodes[i].by_protocol.lock().unwrap_or_else(|e| e.into_inner()).iter() {
@@ -327,6 +333,7 @@ pub fn build(
         pairs_by_sync: by_sync,
         bytes_per_node: bytes,
         control_ratio,
+        bytes_per_alert_byte,
         bytes_by_protocol,
         adversary_frames,
         spam_accepted: spam,

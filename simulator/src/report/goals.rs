@@ -1,4 +1,4 @@
-//! The BENCHMARKS.md goals P2–P7, checked against a run's figures.
+//! The BENCHMARKS.md goals P2–P7 and P11, checked against a run's figures.
 
 use serde::Serialize;
 
@@ -64,6 +64,13 @@ pub(super) fn check(r: &Report) -> Vec<Goal> {
             value: control_ratio,
             goal: "<= 0.5".into(),
             met: control_ratio.map(|r| r <= 0.5),
+        },
+        Goal {
+            id: "P11",
+            what: "all bytes received / distinct alert bytes delivered".into(),
+            value: r.bytes_per_alert_byte,
+            goal: "<= 3.0".into(),
+            met: r.bytes_per_alert_byte.map(|x| x <= 3.0),
         },
         Goal {
             id: "P7",

@@ -76,6 +76,8 @@ pub struct Published {
     pub kind: &'static str,
     /// For votes: the alert voted on.
     pub vote_on: Option<MsgKey>,
+    /// Envelope bytes.
+    pub bytes: usize,
 }
 
 /// A frame an adversary sent.
@@ -254,6 +256,9 @@ pub struct Report {
     pub bytes_per_node: HashMap<&'static str, f64>,
     /// Control / payload bytes.
     pub control_ratio: Option<f64>,
+    /// P11: wire bytes received by honest nodes during workload + settle
+    /// per byte of distinct alerts delivered to them.
+    pub bytes_per_alert_byte: Option<f64>,
     /// Bytes received per honest node by substream protocol, whole run.
     pub bytes_by_protocol: HashMap<String, f64>,
     /// Adversarial frames sent, by kind.

@@ -126,5 +126,14 @@ pub(super) async fn publish_honest(
     if !held {
         let _ = net.publish(bytes).await;
     }
-    Some(Published { id: *env.id().as_bytes(), origin, at_ms, seq, kind: env.kind().name(), vote_on: None })
+    let size = env.to_bytes().len();
+    Some(Published {
+        id: *env.id().as_bytes(),
+        origin,
+        at_ms,
+        seq,
+        kind: env.kind().name(),
+        vote_on: None,
+        bytes: size,
+    })
 }

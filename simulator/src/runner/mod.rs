@@ -302,7 +302,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
                 let Some((id, _, _)) = alert_frames.iter().find(|(_, _, s)| *s == seq) else { continue };
                 let Ok(alert_id) = MessageId::from_slice(id) else { continue };
                 let env = hood.fixture.vote(&hood.fixture.founders[moderator], alert_id, Decision::Hide, now);
-                let origin = live_origin(origin, &running, &cast);
+                let origin = holding_origin(live_origin(origin, &running, &cast), alert_id, &running, &cast).await;
                 if let Some(mut p) = publish_honest(&cast, &running, &shared, origin, &env, now, seq).await {
                     p.vote_on = Some(*id);
                     published.push(p);

@@ -95,6 +95,27 @@ pub(super) fn live_origin(origin: usize, running: &[Option<Running>], cast: &Cas
     (0..n).map(|k| (origin + k) % n).find(|&i| running[i].is_some() && cast.nodes[i].is_some()).unwrap_or(origin)
 }
 
+/// A live honest node from `origin` on that holds `alert`: a moderator
+/// votes on an alert their node shows them. (Published elsewhere, a vote
+/// waits in the pending buffer for at most `PENDING_TTL_SECS`, which a
+/// long partition outlasts, and is then lost: a harness artefact, not a
+/// protocol one.) `origin` itself if no node holds it.
+pub(super) async fn holding_origin(
+    origin: usize,
+    alert: stoop_core::ids::MessageId,
+    running: &[Option<Running>],
+    cast: &Cast,
+) -> usize {
+    let n = running.len();
+    for i in (0..n).map(|k| (origin + k) % n) {
+        let (Some(_), Some(node)) = (&running[i], &cast.nodes[i]) else { continue };
+        if node.read(move |r| r.ledger().is_seen(&alert)).await.unwrap_or(false) {
+            return i;
+        }
+    }
+    origin
+}
+
 pub(super) async fn publish_honest(
     cast: &Cast,
     running: &[Option<Running>],

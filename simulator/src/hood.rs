@@ -113,11 +113,16 @@ impl SimHood {
             (0..s.adversary_nodes()).map(|i| seeded_key(&format!("adversary-member-{i}"))).collect();
         let mut membership = Vec::new();
         let issuer = &fixture.founders[0];
+        // Posters are established neighbours: joined before a day of
+        // probation (2 alerts an hour) began, or the workload would run
+        // into the probation quota and partitions would split which of an
+        // author's alerts each side keeps (PROTOCOL.md 6.5).
+        let joined = now - stoop_core::quota::PROBATION_SECS - 300;
         for member in posters.iter().chain(&bad_members) {
             let (invite, ticket) =
-                fixture.invite(issuer, now - 300, now + 86_400).map_err(|e| HoodError::Random(e.to_string()))?;
+                fixture.invite(issuer, joined - 60, now + 86_400).map_err(|e| HoodError::Random(e.to_string()))?;
             let join =
-                fixture.join(&invite, &ticket, member, now - 240).map_err(|e| HoodError::Membership(e.to_string()))?;
+                fixture.join(&invite, &ticket, member, joined).map_err(|e| HoodError::Membership(e.to_string()))?;
             membership.push(invite.to_bytes());
             membership.push(join.to_bytes());
         }

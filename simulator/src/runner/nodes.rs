@@ -46,7 +46,9 @@ pub(super) fn start_node(
             if !s.node.stem {
                 event_loop = event_loop.without_stem();
             }
-            let task = tokio::spawn(event_loop.run(stop_rx));
+            // Every log line of this node's loop names it (STOOP_SIM_LOG).
+            let task =
+                tokio::spawn(tracing::Instrument::instrument(event_loop.run(stop_rx), tracing::info_span!("node", i)));
             Ok(Running { stop, task, net: Some(net), frames: None })
         }
         None => {

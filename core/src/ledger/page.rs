@@ -74,7 +74,8 @@ pub fn ingest_page<B: AsRef<[u8]>>(frames: &[B], mut ingest: impl FnMut(&[u8]) -
     let rank =
         |frame: &[u8]| crate::envelope::Envelope::decode_unverified(frame).map_or(0, |e| 1 + dependency_rank(e.kind()));
     let mut order: Vec<usize> = (0..frames.len()).collect();
-    order.sort_by_key(|&i| rank(frames[i].as_ref()));
+    // Cached: the key decodes the frame, once per frame, not per comparison.
+    order.sort_by_cached_key(|&i| rank(frames[i].as_ref()));
     let mut page = PageOutcome::default();
     loop {
         let mut waiting = Vec::new();

@@ -79,7 +79,7 @@ pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// 5-minute refresh as the largest steady-state cost of all protocols (3.2
 /// MB per node in 3.3 simulated hours at N = 20, more than gossip). A node
 /// short of peers still looks for more at once (`net::reachability`).
-pub const KAD_BOOTSTRAP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+pub const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 /// fill (80 MiB of provider records took a node from 15 to 526 MB of RSS).
 pub const KAD_MAX_RECORDS: usize = 0;

@@ -11,7 +11,7 @@
 //! like a v1 sync page (every one validated like gossip, the pending buffer
 //! orders dependencies, the first broken one bans the peer).
 //!
-//! Over 600 lines (about 700): both protocols in both roles share the
+//! Over 600 lines (about 730): both protocols in both roles share the
 //! per-peer maps, the `wanted` set and the strike and budget state, and a
 //! session's completion depends on its fetches; split along the protocols
 //! the two halves would reach into each other's state. The pure parts (the

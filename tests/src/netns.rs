@@ -170,6 +170,28 @@ impl World {
     }
 }
 
+impl World {
+    /// Two hosts joined by one cable that carries IPv6 only (unique local
+    /// addresses `fd57::1` and `fd57::2`): nothing but IPv6 connects them.
+    pub fn ipv6_pair(&mut self) -> TestResult<(Host, Host)> {
+        let (a, b) = (format!("{}v6a", self.prefix), format!("{}v6b", self.prefix));
+        self.namespace(&a)?;
+        self.namespace(&b)?;
+        run(&["ip", "-n", &a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &b])?;
+        let mut hosts = Vec::new();
+        for (ns, ip) in [(&a, "fd57::1"), (&b, "fd57::2")] {
+            // `nodad`: usable at once instead of after duplicate address
+            // detection's second or two.
+            run(&["ip", "-n", ns, "addr", "add", &format!("{ip}/64"), "dev", "eth0", "nodad"])?;
+            run(&["ip", "-n", ns, "link", "set", "eth0", "up"])?;
+            hosts.push(Host { ns: ns.clone(), ip: ip.to_owned(), public_ip: ip.to_owned() });
+        }
+        let b = hosts.pop().ok_or("no host")?;
+        let a = hosts.pop().ok_or("no host")?;
+        Ok((a, b))
+    }
+}
+
 impl Drop for World {
     fn drop(&mut self) {
         for ns in self.namespaces.iter().rev() {
@@ -191,26 +213,50 @@ pub struct NsNode {
 /// How long CLI calls and node starts may take.
 pub const STEP: Duration = Duration::from_secs(30);
 
-fn setup_args(dir: &str) -> Vec<&str> {
-    vec!["--data-dir", dir, "--listen", "/ip4/0.0.0.0/tcp/4011", "--api", "127.0.0.1:4012"]
+/// Where a test node listens: IPv4 as the NAT tests need, or `stoopd`'s
+/// own default list (IPv4 and IPv6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// `/ip4/0.0.0.0/tcp/4011` only.
+    Ip4,
+    /// No `--listen`: the daemon's default.
+    Default,
+}
+
+fn setup_args(dir: &str, listen: Listen) -> Vec<&str> {
+    let mut args = vec!["--data-dir", dir, "--api", "127.0.0.1:4012"];
+    if listen == Listen::Ip4 {
+        args.extend(["--listen", "/ip4/0.0.0.0/tcp/4011"]);
+    }
+    args
 }
 
 impl NsNode {
     /// Founds a hood in `dir` (run later with [`NsNode::start`]).
     pub fn found(host: &Host, dir: &Path) -> TestResult<Self> {
+        Self::found_listening(host, dir, Listen::Ip4)
+    }
+
+    /// Founds a hood in `dir`, listening as `listen` says.
+    pub fn found_listening(host: &Host, dir: &Path, listen: Listen) -> TestResult<Self> {
         let d = dir.to_string_lossy().into_owned();
         let mut args = vec!["init", "--hood-name", "NAT Hood", "--area", "dr5ru", "--per-hour", "500"];
         args.extend(["--per-day", "1000"]);
-        args.extend(setup_args(&d));
+        args.extend(setup_args(&d, listen));
         stoopd_ok(&args)?;
         Ok(Self { host: host.clone(), dir: dir.to_path_buf(), child: None })
     }
 
     /// Joins with `ticket` in `dir`.
     pub fn join(host: &Host, dir: &Path, ticket: &str) -> TestResult<Self> {
+        Self::join_listening(host, dir, ticket, Listen::Ip4)
+    }
+
+    /// Joins with `ticket` in `dir`, listening as `listen` says.
+    pub fn join_listening(host: &Host, dir: &Path, ticket: &str, listen: Listen) -> TestResult<Self> {
         let d = dir.to_string_lossy().into_owned();
         let mut args = vec!["join"];
-        args.extend(setup_args(&d));
+        args.extend(setup_args(&d, listen));
         args.push(ticket);
         stoopd_ok(&args)?;
         Ok(Self { host: host.clone(), dir: dir.to_path_buf(), child: None })
@@ -355,11 +401,19 @@ fn stoopd_ok(args: &[&str]) -> TestResult {
 }
 
 /// Appends the last lines of each node's log to a failure.
+///
+/// With `STOOP_TEST_LOG_DIR` set, the whole logs are also copied there
+/// (the data directories are temporary and gone after the test).
 pub fn with_logs<T>(nodes: &[&NsNode], result: TestResult<T>) -> TestResult<T> {
     result.map_err(|e| {
         let mut msg = e.to_string();
+        let keep = std::env::var_os("STOOP_TEST_LOG_DIR").map(PathBuf::from);
         for n in nodes {
             let log = n.log();
+            if let Some(dir) = &keep {
+                let _ = std::fs::create_dir_all(dir);
+                let _ = std::fs::write(dir.join(format!("{}.log", n.host.ns)), &log);
+            }
             let lines: Vec<&str> = log.lines().collect();
             let tail = lines.get(lines.len().saturating_sub(60)..).unwrap_or_default();
             msg.push_str(&format!("\n--- {} log ---\n{}", n.host.ns, tail.join("\n")));

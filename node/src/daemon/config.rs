@@ -98,7 +98,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            listen: vec!["/ip4/0.0.0.0/tcp/4011".into()],
+            listen: vec!["/ip4/0.0.0.0/tcp/4011".into(), "/ip6/::/tcp/4011".into()],
             api: "127.0.0.1:4012".into(),
             web: "127.0.0.1:4013".into(),
             web_hosts: Vec::new(),

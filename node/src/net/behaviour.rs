@@ -251,8 +251,9 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     /// Measures each peer's round-trip time (shown by `stoop peers`).
     pub ping: ping::Behaviour,
-    /// Peer discovery beyond the bootstrap list.
-    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Peer discovery beyond the bootstrap list (never told hole-punched
+    /// addresses, see `net::kademlia`).
+    pub kad: super::kademlia::Kademlia,
     /// LAN discovery.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     /// Asks peers to dial this node's candidate addresses back (AutoNAT v2).
@@ -303,6 +304,7 @@ impl Behaviour {
         kad_config.set_periodic_bootstrap_interval(Some(KAD_BOOTSTRAP_INTERVAL));
         let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
         kad.set_mode(Some(kad::Mode::Server));
+        let kad = super::kademlia::Kademlia::new(kad);
         let mdns = if cfg.mdns {
             Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id).map_err(|e| e.to_string())?)
         } else {

@@ -546,7 +546,7 @@ impl EventLoop {
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
-                self.reach.disconnected(&mut self.swarm, peer_id, connection_id, num_established);
+                self.reach.disconnected(peer_id, connection_id, num_established);
                 if num_established == 0 {
                     tracing::info!(%peer_id, "peer disconnected");
                     self.peers.remove(&peer_id);
@@ -645,7 +645,9 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
-                for (peer, addr) in found {
+                // An IPv6 link-local address needs the interface as its zone,
+                // which a multiaddr cannot carry: nobody can dial it.
+                for (peer, addr) in found.into_iter().filter(|(_, a)| !super::swarm::is_ipv6_link_local(a)) {
                     self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
                     if !self.swarm.is_connected(&peer) {
                         let _ = self.swarm.dial(addr.with(Protocol::P2p(peer)));

@@ -9,6 +9,7 @@
 //! - [`ip_limits`]: per-IP connection caps, reserved slots, stranger eviction.
 //! - [`peer_limits`]: per-peer sync budgets and invalid-frame counts.
 //! - [`codec`]: the sync protocols' size-capped protobuf codecs.
+//! - [`kademlia`]: Kademlia, never told the addresses of hole punches.
 //! - [`reconcile`]: sync v2 sessions (reconcile rounds, fetches, budgets).
 //! - [`reachability`]: public/relayed/private, relay reservations, hole punches.
 //! - [`relay`]: the circuit-relay server members run once public, and its limits.
@@ -23,6 +24,7 @@ pub mod codec;
 pub mod dial_budget;
 pub mod event_loop;
 pub mod ip_limits;
+pub mod kademlia;
 pub mod peer_limits;
 pub mod reachability;
 pub mod reconcile;

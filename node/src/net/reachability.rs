@@ -40,13 +40,18 @@ pub const RESERVE_AFTER_SECS: u64 = 10;
 /// Kademlia for more: that is how two homes learn each other's circuit
 /// addresses from a public member.
 pub const DISCOVERY_INTERVAL_SECS: u64 = 15;
-/// Rounds of DCUtR (3 attempts each) per peer before staying relayed:
-/// a punch that fails once through two ordinary NATs often works on the
-/// next round (the two SYNs crossed badly); behind a random-port NAT it
-/// never will, and each round costs a brief loss of the relayed link.
-pub const PUNCH_ROUNDS: u32 = 3;
-/// Seconds before the next round.
-pub const PUNCH_RETRY_SECS: u64 = 10;
+/// Seconds before each further round of DCUtR (3 attempts each) with a
+/// peer, after which it stays relayed. A punch that fails once through two
+/// ordinary NATs often works on the next round (the two SYNs crossed
+/// badly). The last wait is longer than a Linux router keeps a half-open
+/// TCP entry (`nf_conntrack_tcp_timeout_syn_sent`, 120 s): when such an
+/// entry on one router went wrong (a SYN that reached the node before its
+/// own punch started was answered by its listener, and the router stopped
+/// translating that address pair), every round within two minutes keeps
+/// it alive and fails; after a quiet spell the entry is gone. Behind a
+/// random-port NAT no round works, and each costs a brief loss of the
+/// relayed link.
+pub const PUNCH_RETRY_DELAYS_SECS: [u64; 3] = [10, 30, 150];
 /// Peers with a retry pending: the mesh is at most 12 peers.
 pub const MAX_PUNCH_RETRIES: usize = 32;
 /// Peers reached by hole punching listed in the status.
@@ -75,16 +80,13 @@ pub struct Reach {
     started: u64,
     next_discovery: u64,
     hole_punches: u64,
+    hole_punch_failures: u64,
     view: watch::Sender<(ReachabilityInfo, TicketAddrs)>,
     /// Peers whose hole punch failed: rounds so far and when to try again.
     /// Bounded by [`MAX_PUNCH_RETRIES`].
     punch_retries: BTreeMap<PeerId, (u32, u64)>,
     /// The last [`MAX_PUNCHED_SHOWN`] peers a hole punch reached.
     punched: Vec<PeerId>,
-    /// The address each live hole-punched connection was dialed on, kept
-    /// out of Kademlia (one per connected peer: bounded by the connection
-    /// limit).
-    punched_addrs: BTreeMap<PeerId, Multiaddr>,
     /// Whether the relay server is on (the node is public).
     serving: bool,
     /// Hood peers and the addresses that reached them, saved for restarts.
@@ -114,12 +116,12 @@ impl Reach {
             started: now,
             next_discovery: now,
             hole_punches: 0,
+            hole_punch_failures: 0,
             view: watch::Sender::new((ReachabilityInfo::default(), TicketAddrs::default())),
             bootstrap: BTreeSet::new(),
             serving: false,
             punch_retries: BTreeMap::new(),
             punched: Vec::new(),
-            punched_addrs: BTreeMap::new(),
             book: AddressBook::in_memory(),
         };
         swarm.behaviour_mut().relay_server.set_status(Some(relay::Status::Disable));
@@ -174,24 +176,10 @@ impl Reach {
             self.relayed.entry(peer).or_default().insert(id);
             return;
         }
-        // A direct connection to a peer this node also reaches through a
-        // relay is a hole punch (DCUtR). The NAT mapping it went through
-        // admits only this node, so its address must not reach Kademlia:
-        // two other NAT'd members that looked each other up there dialed
-        // each other at once, TCP's simultaneous open joined the two dials
-        // into one connection with two initiators, its handshake failed,
-        // and the leftover TIME_WAIT and conntrack state on that exact
-        // address pair made every later DCUtR attempt between them time out
-        // (the namespace tests' "one home in four never punches").
-        //
-        // Kademlia itself also inserts the address of every outbound
-        // connection once its protocol is confirmed, so the address is
-        // noted here and taken out again on `RoutingUpdated`.
-        if self.relayed.contains_key(&peer) {
-            if let ConnectedPoint::Dialer { address, .. } = ep {
-                forget_in_kad(swarm, peer, address);
-                self.punched_addrs.insert(peer, address.clone());
-            }
+        // A hole punch (DCUtR; `net::kademlia` decides which connections
+        // are). The NAT mapping it went through admits only this node, so
+        // its address must not reach Kademlia or the address book.
+        if swarm.behaviour().kad.is_punch(id) {
             return;
         }
         if let Some(ip) = super::ip_limits::remote_ip(ep.get_remote_address()) {
@@ -205,7 +193,7 @@ impl Reach {
     }
 
     /// A connection closed; `remaining` are the peer's other connections.
-    pub fn disconnected(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, id: ConnectionId, remaining: u32) {
+    pub fn disconnected(&mut self, peer: PeerId, id: ConnectionId, remaining: u32) {
         if let Some(set) = self.relayed.get_mut(&peer) {
             set.remove(&id);
             if set.is_empty() {
@@ -215,9 +203,6 @@ impl Reach {
         if remaining == 0 {
             self.dialed.remove(&peer);
             self.remote_ip.remove(&peer);
-            if let Some(address) = self.punched_addrs.remove(&peer) {
-                forget_in_kad(swarm, peer, &address);
-            }
         }
     }
 
@@ -256,6 +241,16 @@ impl Reach {
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(autonat::v2::client::Event {
                 tested_addr, result, ..
             })) => match result {
+                // A dial-back through a relay reaches any node holding a
+                // reservation, and fails for reasons of the relay's own: it
+                // says nothing of whether anyone can dial this node. Taken
+                // as a success it turned NAT'd nodes `public` (found by the
+                // simulator's NAT model), so they dropped their relays;
+                // taken as a failure it took the circuit address off the
+                // node's external addresses, which identify hands out.
+                _ if super::swarm::is_relayed(&tested_addr) => {
+                    tracing::debug!(address = %tested_addr, "a dial-back through a relay proves nothing");
+                }
                 Ok(()) => {
                     tracing::info!(address = %tested_addr, "a peer dialed this node back: reachable");
                     self.state.dial_back_succeeded(tested_addr);
@@ -276,20 +271,24 @@ impl Reach {
                 // in the namespace tests. AutoNAT v2 refutes per address.
                 tracing::info!(?old, ?new, "AutoNAT v1 status");
                 match new {
-                    autonat::v1::NatStatus::Public(addr) => self.state.dial_back_succeeded(addr),
+                    autonat::v1::NatStatus::Public(addr) if !super::swarm::is_relayed(&addr) => {
+                        self.state.dial_back_succeeded(addr)
+                    }
+                    autonat::v1::NatStatus::Public(_) => {}
                     autonat::v1::NatStatus::Private => self.state.probed_private(),
                     autonat::v1::NatStatus::Unknown => {}
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::AutonatV1(autonat::v1::Event::InboundProbe(
-                autonat::v1::InboundProbeEvent::Response { peer, address, .. },
-            ))) => {
-                // Confirmed by our own dial: worth handing to others.
-                swarm.behaviour_mut().kad.add_address(&peer, address);
-            }
-            // Confirmed by our own dial: worth handing to others.
-            SwarmEvent::Behaviour(BehaviourEvent::AutonatServer(ev)) if ev.result.is_ok() => {
-                swarm.behaviour_mut().kad.add_address(&ev.client, ev.tested_addr);
+            // A dial-back this node made as an AutoNAT server reaches
+            // Kademlia through `connected` when, and only when, it connected.
+            // The v2 server's own event says `Ok` whenever it *answered*,
+            // including "dial-back failed": taking that as a confirmation put
+            // every NAT'd member's router address into Kademlia, other homes
+            // then dialed it outside a hole punch, and the conntrack entry
+            // such a dial leaves on their own router spoiled the later punch
+            // between the two (docs/BENCHMARKS.md, "Reachability").
+            SwarmEvent::Behaviour(BehaviourEvent::AutonatServer(ev)) => {
+                tracing::debug!(client = %ev.client, address = %ev.tested_addr, "answered a dial-back request");
             }
             SwarmEvent::Behaviour(BehaviourEvent::Upnp(ev)) => match ev {
                 upnp::Event::NewExternalAddr { external_addr, .. } => {
@@ -313,10 +312,8 @@ impl Reach {
                 }
                 self.state.relay_gained(relay_peer_id);
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. })) => {
-                if let Some(address) = self.punched_addrs.get(&peer) {
-                    forget_in_kad(swarm, peer, address);
-                }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, addresses, .. })) => {
+                tracing::debug!(%peer, addresses = ?addresses.iter().collect::<Vec<_>>(), "kad routing updated");
             }
             SwarmEvent::Behaviour(BehaviourEvent::RelayServer(ev)) => {
                 tracing::debug!(?ev, "relay server");
@@ -338,10 +335,12 @@ impl Reach {
                     }
                 }
                 Err(e) => {
+                    self.hole_punch_failures += 1;
                     let tries = self.punch_retries.get(&remote_peer_id).map_or(0, |(n, _)| *n);
-                    if tries < PUNCH_ROUNDS && self.punch_retries.len() < MAX_PUNCH_RETRIES {
-                        tracing::info!(peer = %remote_peer_id, error = %e, "hole punch failed; trying again later");
-                        self.punch_retries.insert(remote_peer_id, (tries + 1, now + PUNCH_RETRY_SECS));
+                    let delay = PUNCH_RETRY_DELAYS_SECS.get(tries as usize);
+                    if let Some(delay) = delay.filter(|_| self.punch_retries.len() < MAX_PUNCH_RETRIES) {
+                        tracing::info!(peer = %remote_peer_id, error = %e, in_secs = delay, "hole punch failed; trying again later");
+                        self.punch_retries.insert(remote_peer_id, (tries + 1, now + delay));
                     } else {
                         tracing::info!(peer = %remote_peer_id, error = %e, "hole punch failed; staying relayed");
                     }
@@ -440,6 +439,7 @@ impl Reach {
         }
         metrics.relay_reservations.set(self.state.relays().count() as i64);
         metrics.hole_punches.set(self.hole_punches as i64);
+        metrics.hole_punch_failures.set(self.hole_punch_failures as i64);
     }
 
     fn publish(&mut self, swarm: &Swarm<Behaviour>, now: u64) {
@@ -462,6 +462,7 @@ impl Reach {
             },
             relays: self.state.relays().map(ToString::to_string).collect(),
             hole_punches: self.hole_punches,
+            hole_punch_failures: self.hole_punch_failures,
             punched: self.punched.iter().map(ToString::to_string).collect(),
         };
         self.view.send_replace((info, TicketAddrs { reachable, others, listen }));
@@ -497,15 +498,6 @@ fn strip_trailing_p2p(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
         a.pop();
     }
     a
-}
-
-/// Takes a hole-punched address out of Kademlia, with or without its
-/// trailing `/p2p` (Kademlia stores it as dialed).
-fn forget_in_kad(swarm: &mut Swarm<Behaviour>, peer: PeerId, address: &Multiaddr) {
-    let bare = strip_trailing_p2p(address, peer);
-    let kad = &mut swarm.behaviour_mut().kad;
-    kad.remove_address(&peer, &bare);
-    kad.remove_address(&peer, &bare.with_p2p(peer).unwrap_or_else(|a| a));
 }
 
 /// A dial error with its cause: libp2p shows a refusal by one of our own

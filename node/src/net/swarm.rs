@@ -111,9 +111,27 @@ pub fn build(
                 why: "QUIC cannot carry the hood's network key; listen on TCP".into(),
             });
         }
+        if is_ip6(addr) && !host_has_ipv6() && listen.iter().any(|a| !is_ip6(a)) {
+            // The default listens on IPv6 next to IPv4; a host or container
+            // without IPv6 must still start (on IPv4 alone), as it did
+            // before IPv6 was in the default.
+            tracing::warn!(%addr, "this host has no IPv6; not listening there (IPv6-only neighbors cannot dial in)");
+            continue;
+        }
         swarm.listen_on(addr.clone()).map_err(|e| SwarmError::Listen { addr: addr.clone(), why: e.to_string() })?;
     }
     Ok(swarm)
+}
+
+fn is_ip6(addr: &Multiaddr) -> bool {
+    matches!(addr.iter().next(), Some(Protocol::Ip6(_)))
+}
+
+/// Whether this host can open IPv6 sockets at all (a kernel booted with
+/// `ipv6.disable=1`, or a container without IPv6, cannot): a probe bind
+/// to an ephemeral port, closed at once.
+pub fn host_has_ipv6() -> bool {
+    std::net::TcpListener::bind((std::net::Ipv6Addr::UNSPECIFIED, 0)).is_ok()
 }
 
 /// The one swarm builder `stoopd` and the simulator share: a relay client
@@ -145,6 +163,16 @@ pub fn build_over(
         .build();
     swarm.behaviour_mut().gossipsub.subscribe(topic).map_err(|e| err(&e))?;
     Ok(swarm)
+}
+
+/// Whether an address goes through a relay (`/p2p-circuit`).
+pub fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// Whether an address is IPv6 link-local (`fe80::/10`).
+pub fn is_ipv6_link_local(addr: &Multiaddr) -> bool {
+    matches!(addr.iter().next(), Some(Protocol::Ip6(ip)) if ip.is_unicast_link_local())
 }
 
 /// Whether an address is loopback-only (or in-memory).

@@ -47,6 +47,8 @@ pub struct Metrics {
     pub relay_reservations: Gauge,
     /// Hole punches that replaced a relayed connection since start.
     pub hole_punches: Gauge,
+    /// DCUtR rounds that failed (all 3 attempts) since start.
+    pub hole_punch_failures: Gauge,
 }
 
 impl Default for Metrics {
@@ -77,6 +79,7 @@ impl Metrics {
             reachability: Family::default(),
             relay_reservations: Gauge::default(),
             hole_punches: Gauge::default(),
+            hole_punch_failures: Gauge::default(),
         };
         registry.register("messages", "Messages validated, by origin, kind, verdict and reason", m.messages.clone());
         registry.register("peers", "Connected peers", m.peers.clone());
@@ -113,6 +116,11 @@ impl Metrics {
             "hole_punches",
             "Hole punches that replaced a relayed connection since start",
             m.hole_punches.clone(),
+        );
+        registry.register(
+            "hole_punch_failures",
+            "Hole-punch rounds (DCUtR, 3 attempts each) that failed since start",
+            m.hole_punch_failures.clone(),
         );
         Self { registry, ..m }
     }

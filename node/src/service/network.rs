@@ -57,12 +57,21 @@ pub struct ReachabilityInfo {
     pub relays: Vec<String>,
     /// Hole punches that replaced a relayed connection since start.
     pub hole_punches: u64,
+    /// Hole-punch rounds (DCUtR, 3 attempts each) that failed since start.
+    pub hole_punch_failures: u64,
     /// The last peers (up to 16) a hole punch reached.
     pub punched: Vec<String>,
 }
 
 impl Default for ReachabilityInfo {
     fn default() -> Self {
-        Self { state: "unknown", addrs: Vec::new(), relays: Vec::new(), hole_punches: 0, punched: Vec::new() }
+        Self {
+            state: "unknown",
+            addrs: Vec::new(),
+            relays: Vec::new(),
+            hole_punches: 0,
+            hole_punch_failures: 0,
+            punched: Vec::new(),
+        }
     }
 }

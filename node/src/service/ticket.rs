@@ -186,12 +186,14 @@ pub struct TicketAddrs {
 /// LAN addresses (a neighbor on the same LAN), and loopback only when
 /// nothing else exists (the one-machine quick start). Own addresses get
 /// `/p2p/peer` once (`with_p2p`; a circuit address may already end with
-/// it); unspecified addresses are dropped.
+/// it); unspecified and IPv6 link-local addresses are dropped (a link-local
+/// address needs the dialer's interface as its zone, which a multiaddr
+/// cannot carry, so nobody could dial it from a ticket).
 pub fn ticket_addrs(addrs: &TicketAddrs, peer: PeerId) -> Vec<Vec<u8>> {
     let unspecified = |a: &Multiaddr| {
         a.iter().any(|p| match p {
             Protocol::Ip4(ip) => ip.is_unspecified(),
-            Protocol::Ip6(ip) => ip.is_unspecified(),
+            Protocol::Ip6(ip) => ip.is_unspecified() || ip.is_unicast_link_local(),
             _ => false,
         })
     };
@@ -203,7 +205,10 @@ pub fn ticket_addrs(addrs: &TicketAddrs, peer: PeerId) -> Vec<Vec<u8>> {
         })
     };
     let own = |a: &Multiaddr| a.clone().with_p2p(peer).ok();
-    let listen: Vec<&Multiaddr> = addrs.listen.iter().filter(|a| !unspecified(a)).collect();
+    let mut listen: Vec<&Multiaddr> = addrs.listen.iter().filter(|a| !unspecified(a)).collect();
+    // A LAN neighbor can always dial IPv4; a host's several IPv6 addresses
+    // (global, temporary, ULA) must not push it out of the capped list.
+    listen.sort_by_key(|a| matches!(a.iter().next(), Some(Protocol::Ip6(_))));
     let mut out: Vec<Multiaddr> = addrs.reachable.iter().filter(|a| !unspecified(a)).filter_map(own).collect();
     out.extend(addrs.others.iter().filter(|a| matches!(a.iter().last(), Some(Protocol::P2p(p)) if p != peer)).cloned());
     out.extend(listen.iter().filter(|a| !loopback(a)).filter_map(|a| own(a)));
@@ -314,6 +319,30 @@ mod tests {
             let got = ticket_addrs(&TicketAddrs { reachable: vec![a], ..TicketAddrs::default() }, peer);
             assert_eq!(got, vec![circuit.to_vec()]);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn ipv6_link_local_is_left_out_and_ipv4_lan_comes_before_ipv6() -> TestResult {
+        let peer = PeerId::random();
+        let listen: Vec<Multiaddr> = ["/ip6/fe80::1/tcp/4011", "/ip6/2001:db8::7/tcp/4011", "/ip6/::1/tcp/4011"]
+            .into_iter()
+            .chain((0..7).map(|_| "/ip6/fd00::7/tcp/4011"))
+            .chain(["/ip4/192.168.1.10/tcp/4011", "/ip6/::/tcp/4011"])
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        let got = ticket_addrs(&TicketAddrs { listen, ..TicketAddrs::default() }, peer);
+        let want: Vec<Vec<u8>> = ["/ip4/192.168.1.10/tcp/4011", "/ip6/2001:db8::7/tcp/4011", "/ip6/fd00::7/tcp/4011"]
+            .into_iter()
+            .map(|a| {
+                a.parse::<Multiaddr>()
+                    .map_err(|e| e.to_string())?
+                    .with_p2p(peer)
+                    .map(|a| a.to_vec())
+                    .map_err(|_| "p2p".to_owned())
+            })
+            .collect::<Result<_, _>>()?;
+        assert_eq!(got, want, "no link-local, loopback or unspecified; IPv4 first; duplicates once");
         Ok(())
     }
 

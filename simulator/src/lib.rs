@@ -5,6 +5,8 @@
 //! - [`link`]: the link shim, a libp2p transport over `MemoryTransport`
 //!   with latency, jitter, loss (as retransmission delay), bandwidth caps
 //!   and partitions.
+//! - [`nat`]: the shim's NAT model: which nodes are behind a home router
+//!   and which inbound dials it lets in (holes, hole punches).
 //! - [`tap`]: Noise wrapped so each connection's plaintext is parsed for
 //!   gossipsub payload copies and control bytes.
 //! - [`hood`]: the hood, its members and the frames adversaries send.
@@ -17,6 +19,7 @@ pub mod clock;
 pub mod entropy;
 pub mod hood;
 pub mod link;
+pub mod nat;
 pub mod plot;
 pub mod report;
 pub mod rng;

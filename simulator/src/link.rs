@@ -14,12 +14,23 @@
 //!
 //! The dialer sends its node index as the first 4 bytes (a simulator-only
 //! preamble below Noise, like a PROXY header) so that both ends know the
-//! link and can count bytes per node.
+//! link and can count bytes per node; the top bit says the dial came from
+//! an ephemeral port rather than the dialer's listen port.
+//!
+//! With a NAT model ([`crate::nat`]) every dial first goes through the
+//! remote's router (the SYN's flight, dropped SYNs retransmitted, a
+//! timeout when none is let in), and a listener announces an inbound
+//! connection only once the preamble names the dialer, with the address it
+//! comes from: the dialer's listen address when it dialed with port reuse
+//! (as a TCP peer sees it), an ephemeral one otherwise. identify reports
+//! that address back, so DCUtR and AutoNAT work on the addresses they
+//! would on TCP. Without a NAT model the shim behaves as it always did.
 
+use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -27,13 +38,16 @@ use tokio::time::Instant;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::io::{ReadHalf, WriteHalf};
+use futures::stream::FuturesUnordered;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt, StreamExt};
 use libp2p::Multiaddr;
+use libp2p::core::Endpoint;
 use libp2p::core::transport::memory::Channel;
 use libp2p::core::transport::{DialOpts, ListenerId, MemoryTransport, Transport, TransportError, TransportEvent};
 use libp2p::multiaddr::Protocol;
 use tokio::sync::watch;
 
+use crate::nat::{self, DialKind, Nat, SourcePort};
 use crate::rng::SimRng;
 use crate::stats::{NodeStats, Shared};
 
@@ -44,6 +58,16 @@ pub const CHUNK_QUEUE: usize = 32;
 
 /// How long a listener waits for the dialer's preamble.
 const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Preamble bit: the dialer dialed from an ephemeral port. Node indices
+/// stay far below it (scenarios have at most 5,000 nodes).
+const EPHEMERAL_BIT: u32 = 1 << 31;
+
+/// Inbound connections of one node waiting for their preamble (NAT model
+/// only), like the kernel's SYN backlog (`tcp_max_syn_backlog` is 128 to
+/// 1,024): beyond it new ones are dropped. Each waits at most
+/// [`PREAMBLE_TIMEOUT`], and a node holds at most 64 connections.
+pub const MAX_PENDING_INBOUND: usize = 256;
 
 /// The link parameters of a run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,16 +101,66 @@ pub struct Fabric {
     partition: RwLock<Option<Vec<u8>>>,
     /// Bumped on every partition change so stalled pumps look again.
     changes: watch::Sender<u64>,
+    /// The NAT model, if the scenario has one.
+    nat: Option<Nat>,
+    /// Live connection ends by (holder, remote): which node pairs have a
+    /// direct link. Bounded by the nodes' connection limits.
+    ends: Mutex<HashMap<(u32, u32), u32>>,
     /// Run statistics.
     pub shared: Arc<Shared>,
 }
 
 impl Fabric {
-    /// A network of `nodes` nodes.
+    /// A network of `nodes` nodes, all public.
     pub fn new(seed: u64, model: LinkModel, nodes: usize, shared: Arc<Shared>) -> Arc<Self> {
+        Self::with_nat(seed, model, nodes, shared, None)
+    }
+
+    /// A network of `nodes` nodes; with `nat`, node `i` is behind NAT when
+    /// `nat[i]` is true.
+    pub fn with_nat(
+        seed: u64,
+        model: LinkModel,
+        nodes: usize,
+        shared: Arc<Shared>,
+        nat: Option<Vec<bool>>,
+    ) -> Arc<Self> {
         let port_base = NEXT_PORT.fetch_add(nodes as u64 + 1, Ordering::Relaxed);
         let (changes, _) = watch::channel(0);
-        Arc::new(Self { seed, model, port_base, nodes, partition: RwLock::new(None), changes, shared })
+        Arc::new(Self {
+            seed,
+            model,
+            port_base,
+            nodes,
+            partition: RwLock::new(None),
+            changes,
+            nat: nat.map(Nat::new),
+            ends: Mutex::new(HashMap::new()),
+            shared,
+        })
+    }
+
+    /// The NAT model, if any.
+    pub fn nat(&self) -> Option<&Nat> {
+        self.nat.as_ref()
+    }
+
+    /// Whether `a` holds a direct connection (established or in its
+    /// handshake) to `b`.
+    pub fn direct(&self, a: u32, b: u32) -> bool {
+        self.ends.lock().unwrap_or_else(|p| p.into_inner()).get(&(a, b)).is_some_and(|n| *n > 0)
+    }
+
+    fn count_end(&self, local: u32, remote: u32, opened: bool) {
+        let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+        if opened {
+            *ends.entry((local, remote)).or_insert(0) += 1;
+        } else if let Some(n) = ends.get_mut(&(local, remote)) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                ends.remove(&(local, remote));
+            }
+        }
     }
 
     /// The listen address of node `idx`.
@@ -133,6 +207,9 @@ impl Fabric {
     }
 }
 
+/// An inbound connection once its preamble named the dialer.
+type Arrived = Option<(ListenerId, Multiaddr, Multiaddr, LinkConn)>;
+
 /// The shim transport of node `local`.
 pub struct LinkTransport {
     inner: MemoryTransport,
@@ -140,6 +217,9 @@ pub struct LinkTransport {
     fabric: Arc<Fabric>,
     /// Listeners to remove on drop (one per listen address, so tiny).
     listeners: Vec<ListenerId>,
+    /// NAT model only: inbound connections reading their preamble before
+    /// they are announced; bounded by [`MAX_PENDING_INBOUND`].
+    arriving: FuturesUnordered<BoxFuture<'static, Arrived>>,
 }
 
 impl Drop for LinkTransport {
@@ -162,8 +242,25 @@ impl std::fmt::Debug for LinkTransport {
 impl LinkTransport {
     /// The transport of node `local` on `fabric`.
     pub fn new(local: u32, fabric: Arc<Fabric>) -> Self {
-        Self { inner: MemoryTransport::default(), local, fabric, listeners: Vec::new() }
+        Self {
+            inner: MemoryTransport::default(),
+            local,
+            fabric,
+            listeners: Vec::new(),
+            arriving: FuturesUnordered::new(),
+        }
     }
+}
+
+/// Reads the dialer's preamble: its index and where it dialed from.
+async fn read_preamble(channel: &mut Channel<Vec<u8>>) -> io::Result<(u32, SourcePort)> {
+    let mut preamble = [0u8; 4];
+    tokio::time::timeout(PREAMBLE_TIMEOUT, channel.read_exact(&mut preamble))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no preamble"))??;
+    let word = u32::from_be_bytes(preamble);
+    let port = if word & EPHEMERAL_BIT != 0 { SourcePort::Ephemeral } else { SourcePort::Listen };
+    Ok((word & !EPHEMERAL_BIT, port))
 }
 
 fn io_err(e: impl std::fmt::Display) -> io::Error {
@@ -194,12 +291,40 @@ impl Transport for LinkTransport {
         if self.fabric.partitioned(self.local, remote) {
             return Err(TransportError::Other(io::Error::new(io::ErrorKind::ConnectionRefused, "partitioned")));
         }
-        let dial = self.inner.dial(addr, opts).map_err(|e| e.map(io_err))?;
+        let port = SourcePort::of(opts.port_use);
+        let preamble = match port {
+            SourcePort::Listen => self.local,
+            SourcePort::Ephemeral => self.local | EPHEMERAL_BIT,
+        };
         let (local, fabric) = (self.local, self.fabric.clone());
+        let Some(nat) = fabric.nat() else {
+            let dial = self.inner.dial(addr, opts).map_err(|e| e.map(io_err))?;
+            return Ok(async move {
+                let channel = dial.await.map_err(io_err)?;
+                let mut conn = LinkConn::new(channel, local, remote, fabric);
+                conn.write_all(&preamble.to_be_bytes()).await?;
+                Ok(conn)
+            }
+            .boxed());
+        };
+        // The SYN leaves now: this node's router maps it at once.
+        let t0 = Instant::now();
+        nat.dialed(local, remote, port, t0);
+        // DCUtR's side that dials with the listener role is the punch.
+        let kind = match (opts.role, port) {
+            (_, SourcePort::Ephemeral) => DialKind::Ephemeral,
+            (Endpoint::Listener, _) => DialKind::Punch,
+            (Endpoint::Dialer, _) => DialKind::Reuse,
+        };
+        let one_way = Duration::from_secs_f64(fabric.base_latency_ms(local, remote) / 1000.0);
         Ok(async move {
+            let Some(nat) = fabric.nat() else { return Err(io_err("no NAT model")) };
+            nat::admit(nat, local, remote, port, kind, t0, one_way).await?;
+            // Let in: connect now (`MemoryTransport` keeps no state for dials).
+            let dial = MemoryTransport::default().dial(addr, opts).map_err(io_err)?;
             let channel = dial.await.map_err(io_err)?;
             let mut conn = LinkConn::new(channel, local, remote, fabric);
-            conn.write_all(&local.to_be_bytes()).await?;
+            conn.write_all(&preamble.to_be_bytes()).await?;
             Ok(conn)
         }
         .boxed())
@@ -207,28 +332,69 @@ impl Transport for LinkTransport {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TransportEvent<Self::ListenerUpgrade, Self::Error>> {
         let this = self.get_mut();
-        let event = ready!(Pin::new(&mut this.inner).poll(cx));
-        let (local, fabric) = (this.local, this.fabric.clone());
-        Poll::Ready(
-            event
-                .map_upgrade(move |upgrade| {
-                    async move {
-                        let mut channel = upgrade.await.map_err(io_err)?;
-                        let mut preamble = [0u8; 4];
-                        tokio::time::timeout(PREAMBLE_TIMEOUT, channel.read_exact(&mut preamble))
-                            .await
-                            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no preamble"))??;
-                        let remote = u32::from_be_bytes(preamble);
-                        if remote as usize >= fabric.nodes || fabric.partitioned(local, remote) {
-                            return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"));
+        loop {
+            // Inbound connections whose preamble arrived (NAT model only).
+            if let Poll::Ready(Some(arrived)) = this.arriving.poll_next_unpin(cx) {
+                if let Some((listener_id, local_addr, send_back_addr, conn)) = arrived {
+                    let upgrade = futures::future::ready(Ok(conn)).boxed();
+                    return Poll::Ready(TransportEvent::Incoming { listener_id, upgrade, local_addr, send_back_addr });
+                }
+                continue;
+            }
+            let event = ready!(Pin::new(&mut this.inner).poll(cx));
+            let (local, fabric) = (this.local, this.fabric.clone());
+            if fabric.nat().is_some()
+                && let TransportEvent::Incoming { listener_id, upgrade, local_addr, send_back_addr } = event
+            {
+                if this.arriving.len() < MAX_PENDING_INBOUND {
+                    this.arriving.push(arrive(upgrade, listener_id, local_addr, send_back_addr, local, fabric));
+                }
+                continue;
+            }
+            return Poll::Ready(
+                event
+                    .map_upgrade(move |upgrade| {
+                        async move {
+                            let mut channel = upgrade.await.map_err(io_err)?;
+                            let (remote, _) = read_preamble(&mut channel).await?;
+                            if remote as usize >= fabric.nodes || fabric.partitioned(local, remote) {
+                                return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"));
+                            }
+                            Ok(LinkConn::new(channel, local, remote, fabric))
                         }
-                        Ok(LinkConn::new(channel, local, remote, fabric))
-                    }
-                    .boxed()
-                })
-                .map_err(io_err),
-        )
+                        .boxed()
+                    })
+                    .map_err(io_err),
+            );
+        }
     }
+}
+
+/// An inbound connection under the NAT model: announced once its preamble
+/// names the dialer, from the dialer's listen address when it dialed with
+/// port reuse (what a TCP listener sees), else from the memory transport's
+/// ephemeral one. `None` when it never says or is refused.
+fn arrive(
+    upgrade: <MemoryTransport as Transport>::ListenerUpgrade,
+    listener_id: ListenerId,
+    local_addr: Multiaddr,
+    ephemeral: Multiaddr,
+    local: u32,
+    fabric: Arc<Fabric>,
+) -> BoxFuture<'static, Arrived> {
+    async move {
+        let mut channel = upgrade.await.ok()?;
+        let (remote, port) = read_preamble(&mut channel).await.ok()?;
+        if remote as usize >= fabric.nodes || fabric.partitioned(local, remote) {
+            return None;
+        }
+        let send_back_addr = match port {
+            SourcePort::Listen => fabric.addr(remote as usize),
+            SourcePort::Ephemeral => ephemeral,
+        };
+        Some((listener_id, local_addr, send_back_addr, LinkConn::new(channel, local, remote, fabric)))
+    }
+    .boxed()
 }
 
 /// A chunk and the instant it is due at the other end.
@@ -268,6 +434,7 @@ impl LinkConn {
         let rng = SimRng::derive(fabric.seed, "conn", (u64::from(local) << 32) ^ u64::from(remote) ^ (n << 20));
         let base_ms = fabric.base_latency_ms(local, remote);
         let open = fabric.shared.conn_ends.fetch_add(1, Ordering::Relaxed) + 1;
+        fabric.count_end(local, remote, true);
         fabric.shared.conn_ends_peak.fetch_max(open, Ordering::Relaxed);
         let now = Instant::now();
         Self { reader, tx, local, remote, fabric, rng, base_ms, free_at: now, last_at: now }
@@ -305,6 +472,7 @@ impl LinkConn {
 impl Drop for LinkConn {
     fn drop(&mut self) {
         self.fabric.shared.conn_ends.fetch_sub(1, Ordering::Relaxed);
+        self.fabric.count_end(self.local, self.remote, false);
     }
 }
 
@@ -367,110 +535,4 @@ async fn pump(
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-    use libp2p::core::Endpoint;
-    use libp2p::core::transport::PortUse;
-
-    fn model(latency_ms: f64, loss: f64) -> LinkModel {
-        LinkModel { latency_ms, latency_spread: 0.0, jitter_ms: 0.0, loss, rto_ms: 200.0, bandwidth_bps: 0 }
-    }
-
-    /// Dials node 1 from node 0 and returns both ends.
-    async fn pair(fabric: &Arc<Fabric>) -> (LinkConn, LinkConn) {
-        let mut a = LinkTransport::new(0, fabric.clone());
-        let mut b = LinkTransport::new(1, fabric.clone());
-        b.listen_on(ListenerId::next(), fabric.addr(1)).unwrap();
-        let dial = a.dial(fabric.addr(1), DialOpts { role: Endpoint::Dialer, port_use: PortUse::New }).unwrap();
-        let accept = async {
-            loop {
-                let ev = futures::future::poll_fn(|cx| Pin::new(&mut b).poll(cx)).await;
-                if let TransportEvent::Incoming { upgrade, .. } = ev {
-                    return upgrade.await.unwrap();
-                }
-            }
-        };
-        let (da, lb) = tokio::join!(dial, accept);
-        (da.unwrap(), lb)
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn latency_applies_and_order_is_kept() {
-        let shared = Arc::new(Shared::new(2));
-        let fabric = Fabric::new(1, model(30.0, 0.0), 2, shared);
-        let (mut a, mut b) = pair(&fabric).await;
-        assert_eq!(b.remote(), 0);
-        let start = Instant::now();
-        for i in 0..20u8 {
-            a.write_all(&[i]).await.unwrap();
-        }
-        let mut got = [0u8; 20];
-        b.read_exact(&mut got).await.unwrap();
-        let elapsed = start.elapsed();
-        assert_eq!(got.to_vec(), (0..20u8).collect::<Vec<_>>());
-        assert!(elapsed >= Duration::from_millis(30), "delivered after {elapsed:?}");
-        assert_eq!(fabric.shared.nodes[0].wire_out.load(Ordering::Relaxed), 24);
-    }
-
-    #[test]
-    fn loss_becomes_delay_not_corruption() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-        rt.block_on(async {
-            let shared = Arc::new(Shared::new(2));
-            let fabric = Fabric::new(2, model(1.0, 1.0), 2, shared);
-            let (mut a, mut b) = pair(&fabric).await;
-            let now = Instant::now();
-            // Every chunk is "lost" once: due after latency + RTO.
-            let at = a.schedule(10, now);
-            assert!(at >= now + Duration::from_millis(200));
-            a.write_all(b"hello").await.unwrap();
-            let mut got = [0u8; 5];
-            b.read_exact(&mut got).await.unwrap();
-            assert_eq!(&got, b"hello");
-        });
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn partition_refuses_dials_and_holds_data_until_heal() {
-        let shared = Arc::new(Shared::new(2));
-        let fabric = Fabric::new(3, model(1.0, 0.0), 2, shared);
-        let (mut a, mut b) = pair(&fabric).await;
-        fabric.set_partition(Some(vec![0, 1]));
-        assert!(fabric.partitioned(0, 1));
-        let mut t = LinkTransport::new(0, fabric.clone());
-        assert!(t.dial(fabric.addr(1), DialOpts { role: Endpoint::Dialer, port_use: PortUse::New }).is_err());
-        a.write_all(b"x").await.unwrap();
-        let mut got = [0u8; 1];
-        let held = tokio::time::timeout(Duration::from_millis(100), b.read_exact(&mut got)).await;
-        assert!(held.is_err(), "data crossed a partition");
-        fabric.set_partition(None);
-        b.read_exact(&mut got).await.unwrap();
-        assert_eq!(&got, b"x");
-    }
-
-    #[test]
-    fn a_dropped_transport_frees_its_port() {
-        let shared = Arc::new(Shared::new(1));
-        let fabric = Fabric::new(5, model(1.0, 0.0), 1, shared);
-        let mut t = LinkTransport::new(0, fabric.clone());
-        t.listen_on(ListenerId::next(), fabric.addr(0)).unwrap();
-        drop(t);
-        let mut again = LinkTransport::new(0, fabric.clone());
-        again.listen_on(ListenerId::next(), fabric.addr(0)).unwrap();
-    }
-
-    #[test]
-    fn link_latency_is_symmetric_and_within_spread() {
-        let shared = Arc::new(Shared::new(10));
-        let m = LinkModel { latency_spread: 0.1, ..model(50.0, 0.0) };
-        let fabric = Fabric::new(4, m, 10, shared);
-        for a in 0..10 {
-            for b in 0..10 {
-                let l = fabric.base_latency_ms(a, b);
-                assert_eq!(l, fabric.base_latency_ms(b, a));
-                assert!((45.0..=55.0).contains(&l));
-            }
-        }
-    }
-}
+mod tests;

@@ -84,6 +84,9 @@ pub struct Scenario {
     /// Per-node resources.
     #[serde(default)]
     pub node: NodeResources,
+    /// Home routers: without this table every node is public.
+    #[serde(default)]
+    pub nat: Option<Nat>,
 }
 
 fn d_nodes() -> usize {
@@ -97,7 +100,10 @@ fn d_seed() -> u64 {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Topology {
-    /// Each node dials this many distinct random peers at start.
+    /// Each node dials this many distinct random peers at start. With a
+    /// `[nat]` table they are drawn from the public nodes only (all of them
+    /// if fewer): an invite ticket lists reachable addresses, and at the
+    /// start no node behind NAT has a relay yet.
     pub bootstrap_peers: usize,
 }
 
@@ -356,6 +362,20 @@ impl Default for NodeResources {
     }
 }
 
+/// Home routers (the shim's NAT model, see [`crate::nat`]): a node behind
+/// NAT accepts no inbound dial except through a relay or a hole punch.
+/// Give `share` or `public`, not both; the nodes behind NAT are drawn by
+/// the seed.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Nat {
+    /// Share of the nodes behind NAT (rounded); the rest are public.
+    pub share: Option<f64>,
+    /// Or: this many public nodes, the rest behind NAT (the count stays
+    /// when `--nodes` changes the size).
+    pub public: Option<usize>,
+}
+
 impl Scenario {
     /// Parses and validates TOML text; `path` names the source in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ScenarioError> {
@@ -495,7 +515,31 @@ impl Scenario {
         if self.node.segment_kib != 0 && !self.node.segment_kib.is_power_of_two() {
             return bad("node.segment_kib", "must be 0 or a power of two".into());
         }
+        if let Some(nat) = &self.nat {
+            match (nat.share, nat.public) {
+                (Some(_), Some(_)) | (None, None) => return bad("nat", "give share or public, not both".into()),
+                (Some(share), None) if !(0.0..=1.0).contains(&share) => {
+                    return bad("nat.share", "must be in [0, 1]".into());
+                }
+                (None, Some(public)) if public > self.nodes => {
+                    return bad("nat.public", format!("{public} is more than the {} nodes", self.nodes));
+                }
+                _ => {}
+            }
+            if self.natted_nodes() >= self.nodes {
+                return bad("nat", "leaves no public node: nobody could be dialed first or relay".into());
+            }
+        }
         Ok(())
+    }
+
+    /// Number of nodes behind NAT.
+    pub fn natted_nodes(&self) -> usize {
+        match &self.nat {
+            None => 0,
+            Some(Nat { public: Some(p), .. }) => self.nodes.saturating_sub(*p),
+            Some(Nat { share, .. }) => ((self.nodes as f64 * share.unwrap_or(0.0)).round() as usize).min(self.nodes),
+        }
     }
 
     /// Number of adversarial nodes.
@@ -515,13 +559,15 @@ impl Scenario {
 }
 
 /// Built-in scenarios (the files under `simulator/scenarios/`).
-pub const BUILTIN: [(&str, &str); 6] = [
+pub const BUILTIN: [(&str, &str); 8] = [
     ("smoke", include_str!("../scenarios/smoke.toml")),
     ("baseline", include_str!("../scenarios/baseline.toml")),
     ("spam30", include_str!("../scenarios/spam30.toml")),
     ("partition-heal", include_str!("../scenarios/partition-heal.toml")),
     ("churn10-loss1", include_str!("../scenarios/churn10-loss1.toml")),
     ("partition-3h", include_str!("../scenarios/partition-3h.toml")),
+    ("nat80", include_str!("../scenarios/nat80.toml")),
+    ("nat97", include_str!("../scenarios/nat97.toml")),
 ];
 
 fn builtin(name: &str) -> Option<&'static str> {
@@ -529,45 +575,4 @@ fn builtin(name: &str) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn builtins_parse_and_validate() {
-        for (name, text) in BUILTIN {
-            let s = Scenario::parse(text, Path::new(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(s.name, name);
-        }
-    }
-
-    #[test]
-    fn unknown_keys_are_refused_with_the_key_named() {
-        let e = Scenario::parse("name = \"x\"\n[link]\nlatency = 5\n", Path::new("x.toml")).unwrap_err();
-        let msg = e.to_string();
-        assert!(msg.contains("latency"), "{msg}");
-    }
-
-    #[test]
-    fn out_of_range_values_name_the_key() {
-        let e = Scenario::parse("name = \"x\"\nnodes = 1\n", Path::new("x.toml")).unwrap_err();
-        assert!(e.to_string().contains("nodes"), "{e}");
-        let e = Scenario::parse("name = \"x\"\n[link]\nloss = 0.7\n", Path::new("x.toml")).unwrap_err();
-        assert!(e.to_string().contains("link.loss"), "{e}");
-        let e =
-            Scenario::parse("name = \"x\"\n[workload]\ncategories = [\"memes\"]\n", Path::new("x.toml")).unwrap_err();
-        assert!(e.to_string().contains("memes"), "{e}");
-        let text = "name = \"x\"\n[workload]\nalerts_per_sec = 10.0\nposters = 1\n";
-        let e = Scenario::parse(text, Path::new("x.toml")).unwrap_err();
-        assert!(e.to_string().contains("workload.posters"), "{e}");
-        let text = "name = \"x\"\n[[faults.partitions]]\nstart_secs = 5.0\nheal_secs = 2.0\nfraction = 0.5\n";
-        let e = Scenario::parse(text, Path::new("x.toml")).unwrap_err();
-        assert!(e.to_string().contains("faults.partitions"), "{e}");
-    }
-
-    #[test]
-    fn unknown_builtin_is_a_clear_error() {
-        let e = Scenario::load("no-such-scenario").unwrap_err();
-        assert!(e.to_string().contains("stoop-sim list"), "{e}");
-    }
-}
+mod tests;

@@ -350,6 +350,7 @@ pub fn build(
         events_missed,
         run,
         warnings,
+        nat: None,
         alert_rows: rows,
         node_rows,
         pair_latencies: pair_lat,

@@ -65,6 +65,12 @@ pub fn write(
     let p = out.join("nodes.csv");
     std::fs::write(&p, csv).map_err(io(&p))?;
 
+    if let Some(nat) = &r.nat {
+        let p = out.join("nat_links.csv");
+        std::fs::write(&p, nat.csv()).map_err(io(&p))?;
+        let p = out.join("nat_nodes.csv");
+        std::fs::write(&p, nat.nodes_csv()).map_err(io(&p))?;
+    }
     crate::plot::latency_cdf(r, &out.join("latency_cdf.svg"))?;
     let series = delivery_over_time(r, shared, roles, published);
     crate::plot::delivery_over_time(r, &series, &out.join("delivery_over_time.svg"))?;

@@ -22,6 +22,8 @@
 //! - [`goals`]: the P2–P7 checks against the figures.
 //! - [`files`]: report.json, the CSVs and the SVGs.
 //! - [`summary`]: the table printed after a run.
+//! - [`nat`]: NAT scenarios: join times, reachability, direct and relayed
+//!   links, delivery behind NAT.
 
 use std::collections::HashMap;
 
@@ -34,6 +36,7 @@ mod collect;
 mod figures;
 mod files;
 mod goals;
+pub mod nat;
 mod summary;
 
 pub use collect::{Counters, NodeSlot, snapshot};
@@ -291,6 +294,8 @@ pub struct Report {
     pub run: RunFacts,
     /// Warnings worth reading first.
     pub warnings: Vec<String>,
+    /// Scenarios with a `[nat]` table: reachability and links.
+    pub nat: Option<nat::NatReport>,
     /// Per alert (also alerts.csv).
     #[serde(skip)]
     pub alert_rows: Vec<AlertRow>,

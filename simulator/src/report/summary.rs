@@ -129,6 +129,9 @@ pub fn summary(r: &Report) -> String {
     if r.run.clock == crate::clock::ClockMode::Real {
         overshoot(&mut out, r);
     }
+    if let Some(nat) = &r.nat {
+        nat.summary(&mut out);
+    }
     for w in &r.warnings {
         let _ = writeln!(out, "warning: {w}");
     }

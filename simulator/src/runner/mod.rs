@@ -9,10 +9,12 @@
 //! - [`adversary`]: adversarial nodes and their frames.
 //! - [`timeline`]: the seeded workload timeline.
 //! - [`measure`]: the simulator's own lag, RSS and CPU.
+//! - [`reach`]: NAT scenarios: samples peers and reachability.
 
 mod adversary;
 mod measure;
 mod nodes;
+mod reach;
 mod swarm;
 mod timeline;
 
@@ -138,7 +140,17 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
     let hood = SimHood::build(s, setup_unix)?;
     let topic = hood_topic(&hood.fixture.hood());
     let shared = Arc::new(Shared::new(s.nodes));
-    let fabric = Fabric::new(s.seed, s.link.model(), s.nodes, shared.clone());
+    // Home routers: which nodes are behind NAT, drawn by the seed.
+    let behind: Option<Vec<bool>> = s.nat.as_ref().map(|_| {
+        let mut idx: Vec<usize> = (0..s.nodes).collect();
+        SimRng::derive(s.seed, "nat", 0).shuffle(&mut idx);
+        let mut behind = vec![false; s.nodes];
+        for &i in idx.iter().take(s.natted_nodes()) {
+            behind[i] = true;
+        }
+        behind
+    });
+    let fabric = Fabric::with_nat(s.seed, s.link.model(), s.nodes, shared.clone(), behind.clone());
 
     // Roles: adversaries are spread over the index range by the seed.
     let mut idx: Vec<usize> = (0..s.nodes).collect();
@@ -207,13 +219,19 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
     let (probe_stop, probe_rx) = watch::channel(false);
     let probe = spawn_lag_probe(shared.clone(), probe_rx);
 
-    // Bootstrap topology: each node dials k distinct random others.
+    // Bootstrap topology: each node dials k distinct random others; with
+    // home routers, public ones only (what a ticket lists), all if fewer.
     let mut trng = SimRng::derive(s.seed, "topology", 0);
+    let dialable: Vec<usize> = match &behind {
+        Some(b) => (0..s.nodes).filter(|&j| !b[j]).collect(),
+        None => (0..s.nodes).collect(),
+    };
     let bootstrap: Vec<Vec<usize>> = (0..s.nodes)
         .map(|i| {
+            let want = s.topology.bootstrap_peers.min(dialable.iter().filter(|&&j| j != i).count());
             let mut picks = Vec::new();
-            while picks.len() < s.topology.bootstrap_peers {
-                let j = trng.below(s.nodes);
+            while picks.len() < want {
+                let j = dialable[trng.below(dialable.len())];
                 if j != i && !picks.contains(&j) {
                     picks.push(j);
                 }
@@ -221,6 +239,12 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
             picks
         })
         .collect();
+    let reach_probe = behind.as_ref().map(|b| reach::Probe::start(&fabric, &cast, b));
+    let mark_started = |i: usize, r: &Running| {
+        if let Some(p) = &reach_probe {
+            p.started(i, r.net.clone());
+        }
+    };
 
     bar.set_prefix("swarms");
     let mut running: Vec<Option<Running>> = Vec::with_capacity(s.nodes);
@@ -231,7 +255,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
     for (i, dial) in bootstrap.iter().enumerate() {
         bar.set_position(i as u64);
         tokio::time::sleep_until(t_start + stagger.mul_f64(i as f64 / s.nodes as f64)).await;
-        running.push(Some(start_node(i, s, &cast, &fabric, &topic, dial)?));
+        let r = start_node(i, s, &cast, &fabric, &topic, dial)?;
+        mark_started(i, &r);
+        running.push(Some(r));
         // Let the runtime breathe while 1,000 dial storms start.
         if i % 50 == 49 {
             tokio::task::yield_now().await;
@@ -328,6 +354,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
                 }
             }
             Action::Down(i) => {
+                if let Some(p) = &reach_probe {
+                    p.stopped(i);
+                }
                 if let Some(r) = running[i].take() {
                     let _ = r.stop.send(true);
                     let _ = tokio::time::timeout(Duration::from_secs(5), r.task).await;
@@ -336,7 +365,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
             }
             Action::Up(i) => {
                 if running[i].is_none() {
-                    running[i] = Some(start_node(i, s, &cast, &fabric, &topic, &bootstrap[i])?);
+                    let r = start_node(i, s, &cast, &fabric, &topic, &bootstrap[i])?;
+                    mark_started(i, &r);
+                    running[i] = Some(r);
                 }
             }
             Action::PartitionStart(sides) => {
@@ -352,7 +383,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
     // Any node still down comes back for the settle phase.
     for i in 0..s.nodes {
         if running[i].is_none() {
-            running[i] = Some(start_node(i, s, &cast, &fabric, &topic, &bootstrap[i])?);
+            let r = start_node(i, s, &cast, &fabric, &topic, &bootstrap[i])?;
+            mark_started(i, &r);
+            running[i] = Some(r);
         }
     }
     fabric.set_partition(None);
@@ -361,6 +394,10 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
     let lag_at_end = (shared.pump_lag.counts(), shared.probe_lag.counts());
     let conns_end = shared.conn_ends.load(std::sync::atomic::Ordering::Relaxed) as f64 / s.nodes as f64;
     let settle_end_ms = shared.now_ms();
+    let nat_report = match reach_probe {
+        Some(p) => Some(p.finish(&fabric, &cast).await),
+        None => None,
+    };
 
     // Stop everything.
     let mut tasks = Vec::new();
@@ -413,7 +450,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
         clock: opts.clock,
         simulated_secs: shared.now_ms() / 1000.0,
     };
-    let report = report::build(
+    let mut report = report::build(
         s,
         &shared,
         &roles,
@@ -423,6 +460,10 @@ pub async fn run(s: &Scenario, opts: &RunOptions) -> Result<Report, RunError> {
         (&counters_at_work, &counters_at_end),
         facts,
     );
+    if let (Some(mut nat), Some(behind)) = (nat_report, &behind) {
+        nat.finish(&report, behind, &shared, &published);
+        report.nat = Some(nat);
+    }
     report::write(&report, &shared, &roles, &published, &opts.out)?;
     Ok(report)
 }

@@ -191,3 +191,102 @@ impl NetworkBehaviour for Kademlia {
         self.inner.poll(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libp2p::core::ConnectedPoint;
+    use libp2p::swarm::behaviour::{ConnectionClosed, ConnectionEstablished};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn kademlia() -> Kademlia {
+        let me = PeerId::random();
+        Kademlia::new(kad::Behaviour::new(me, kad::store::MemoryStore::new(me)))
+    }
+
+    fn circuit(relay: PeerId) -> Result<Multiaddr, libp2p::multiaddr::Error> {
+        format!("/ip4/198.51.100.1/tcp/4011/p2p/{relay}/p2p-circuit").parse()
+    }
+
+    /// Opens (or closes) a relayed connection to `peer` as the swarm reports it.
+    fn relayed(k: &mut Kademlia, peer: PeerId, id: usize, open: bool) -> TestResult {
+        let endpoint = ConnectedPoint::Listener {
+            local_addr: circuit(PeerId::random())?,
+            send_back_addr: "/p2p-circuit".parse()?,
+        };
+        let connection_id = ConnectionId::new_unchecked(id);
+        k.on_swarm_event(if open {
+            FromSwarm::ConnectionEstablished(ConnectionEstablished {
+                peer_id: peer,
+                connection_id,
+                endpoint: &endpoint,
+                failed_addresses: &[],
+                other_established: 0,
+            })
+        } else {
+            FromSwarm::ConnectionClosed(ConnectionClosed {
+                peer_id: peer,
+                connection_id,
+                endpoint: &endpoint,
+                cause: None,
+                remaining_established: 0,
+            })
+        });
+        Ok(())
+    }
+
+    fn dial(k: &mut Kademlia, peer: PeerId, id: usize, addr: &Multiaddr, role: Endpoint) -> bool {
+        let id = ConnectionId::new_unchecked(id);
+        let _ = k.handle_established_outbound_connection(id, peer, addr, role, PortUse::Reuse);
+        k.is_punch(id)
+    }
+
+    #[tokio::test]
+    async fn only_direct_dials_to_relayed_peers_or_with_dcutr_roles_are_punches() -> TestResult {
+        let mut k = kademlia();
+        let (home, other) = (PeerId::random(), PeerId::random());
+        let router: Multiaddr = "/ip4/203.0.113.7/tcp/4011".parse()?;
+        // Positive control first: an ordinary dial is not a punch.
+        assert!(!dial(&mut k, other, 1, &router, Endpoint::Dialer), "ordinary dial");
+        relayed(&mut k, home, 2, true)?;
+        assert!(dial(&mut k, home, 3, &router, Endpoint::Dialer), "direct dial to a relayed peer");
+        assert!(!dial(&mut k, home, 4, &circuit(other)?, Endpoint::Dialer), "a circuit is no punch");
+        assert!(!dial(&mut k, other, 5, &router, Endpoint::Dialer), "another peer is unaffected");
+        assert!(dial(&mut k, other, 6, &router, Endpoint::Listener), "DCUtR's role override");
+        // The first side to finish closes the relayed connection at once;
+        // the other side's end of the same punch completes a moment later.
+        relayed(&mut k, home, 2, false)?;
+        assert!(dial(&mut k, home, 7, &router, Endpoint::Dialer), "within the grace period");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn closed_punches_are_forgotten_and_recent_peers_stay_bounded() -> TestResult {
+        let mut k = kademlia();
+        let home = PeerId::random();
+        let router: Multiaddr = "/ip4/203.0.113.7/tcp/4011".parse()?;
+        relayed(&mut k, home, 1, true)?;
+        assert!(dial(&mut k, home, 2, &router, Endpoint::Dialer));
+        let endpoint = ConnectedPoint::Dialer {
+            address: router.clone(),
+            role_override: Endpoint::Dialer,
+            port_use: PortUse::Reuse,
+        };
+        k.on_swarm_event(FromSwarm::ConnectionClosed(ConnectionClosed {
+            peer_id: home,
+            connection_id: ConnectionId::new_unchecked(2),
+            endpoint: &endpoint,
+            cause: None,
+            remaining_established: 1,
+        }));
+        assert!(!k.is_punch(ConnectionId::new_unchecked(2)), "a closed connection is forgotten");
+        for i in 0..MAX_RECENTLY_RELAYED + 50 {
+            let peer = PeerId::random();
+            relayed(&mut k, peer, 1000 + i, true)?;
+            relayed(&mut k, peer, 1000 + i, false)?;
+        }
+        assert_eq!(k.recently_relayed.len(), MAX_RECENTLY_RELAYED, "filled up to the bound, never past it");
+        Ok(())
+    }
+}

@@ -77,7 +77,7 @@ fn homes_behind_nat_reach_each_other_and_survive_the_public_member_leaving() -> 
     let t_join = Instant::now();
     // Both homes start in the same instant, the hardest case: each learns
     // the other only through the relay, and neither may dial the other's
-    // router address outside a hole punch (PROTOCOL.md 9.2).
+    // router address outside a hole punch (PROTOCOL.md 9.3).
     b.start(&[])?;
     c.start(&[])?;
     let result = (|| -> TestResult {

@@ -7,7 +7,7 @@
 //! router that drops the SYN. In the namespace tests a third home got such
 //! an address in a Kademlia answer in the instant between the punch and
 //! its removal, dialed it, and the half-open entry that dial left on its
-//! own router spoiled its later punch with that home (PROTOCOL.md 9.2).
+//! own router spoiled its later punch with that home (PROTOCOL.md 9.3).
 //!
 //! So the wrapper builds the handler of a punched connection as for an
 //! inbound one: Kademlia runs on it as on any other connection but never

@@ -309,12 +309,6 @@ impl Reach {
             })) => {
                 if !renewal {
                     tracing::info!(relay = %relay_peer_id, "relay reservation accepted");
-                    // The relay now hands out this node's circuit address,
-                    // and holds those of the homes that reserved before: a
-                    // discovery round at once finds them, instead of up to
-                    // `DISCOVERY_INTERVAL_SECS` later (the namespace tests'
-                    // homes punched 21 s after start instead of 12 s).
-                    self.next_discovery = 0;
                 }
                 self.state.relay_gained(relay_peer_id);
             }
